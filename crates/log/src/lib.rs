@@ -1,0 +1,4 @@
+//! The Cairn log engine.
+
+#[allow(dead_code)]
+mod state;

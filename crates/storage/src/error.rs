@@ -1,0 +1,19 @@
+//! Storage errors.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("integration refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Tree(#[from] cairn_tree::TreeError),
+}
+
+impl From<sled::Error> for StorageError {
+    fn from(e: sled::Error) -> Self {
+        StorageError::Backend(e.to_string())
+    }
+}

@@ -1,0 +1,230 @@
+//! The embedded default backend, on `sled`.
+//!
+//! One sled tree holds everything under one-byte key prefixes, so an integration is a single
+//! `apply_batch` (atomic within a tree) followed by `flush` (fsync). sled's own background
+//! flusher is never relied on: measurements (docs/architecture.md) showed unflushed writes
+//! lost on a process kill.
+//!
+//! Keys: `H` head size · `T level index` hash tile · `E index` entry bundle · `D leafhash`
+//! dedup index · `C size` checkpoint · `W size` cosigned checkpoint. Integers are big-endian
+//! so tiles, bundles and checkpoints sort in log order.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use cairn_tree::Hash;
+
+use crate::{validate_integration, Head, Integration, LogStore, StorageError};
+
+const HEAD: &[u8] = b"H";
+const FORMAT_KEY: &[u8] = b"F";
+const FORMAT: &[u8] = b"cairn-sled-v1";
+
+/// Tuning for the sled backend.
+#[derive(Clone, Debug)]
+pub struct SledOptions {
+    /// sled's page cache in bytes. sled's default (1 GiB) is far above Cairn's memory budget.
+    pub cache_capacity: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            cache_capacity: 64 * 1024 * 1024,
+        }
+    }
+}
+
+pub struct SledStore {
+    db: sled::Db,
+    /// Serialises integrations: validation reads the current partial tiles, and nothing may
+    /// change them between that read and the batch.
+    writer: Mutex<()>,
+}
+
+fn tile_key(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = b'T';
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn u64_key(prefix: u8, n: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn dedup_key(hash: &Hash) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = b'D';
+    k[1..].copy_from_slice(&hash.0);
+    k
+}
+
+fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StorageError::Corrupt(format!("{what} is {} bytes, not 8", bytes.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// sled 0.34 releases its directory lock from background threads some time after the last
+/// handle is dropped (spacejam/sled#1234), so an immediate reopen in the same process can see
+/// `WouldBlock`. Retry that one error briefly; a lock really held by another live process
+/// outlasts the budget and is reported.
+fn open_with_lock_retry(config: &sled::Config) -> Result<sled::Db, StorageError> {
+    // sled reports the failed flock as ErrorKind::Other with this text (config.rs).
+    let is_lock_error =
+        |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
+    let mut attempt = 0;
+    loop {
+        match config.open() {
+            Err(e) if is_lock_error(&e) && attempt < 40 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) if is_lock_error(&e) => {
+                return Err(StorageError::Backend(format!(
+                    "the data directory is locked (is another Cairn process using it?): {e}"
+                )))
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: &SledOptions) -> Result<Self, StorageError> {
+        let config = sled::Config::new()
+            .path(path.as_ref())
+            .cache_capacity(options.cache_capacity)
+            // Every write is flushed explicitly before it is acknowledged; sled's periodic
+            // flusher would add nothing but a thread.
+            .flush_every_ms(None);
+        let db = open_with_lock_retry(&config)?;
+        match db.get(FORMAT_KEY)? {
+            Some(v) if v.as_ref() == FORMAT => {}
+            Some(v) => {
+                return Err(StorageError::Corrupt(format!(
+                    "unknown storage format {:?}",
+                    String::from_utf8_lossy(&v)
+                )))
+            }
+            None => {
+                db.insert(FORMAT_KEY, FORMAT)?;
+                db.flush()?;
+            }
+        }
+        Ok(SledStore {
+            db,
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Bytes sled reports on disk (for the benchmarks' bytes-per-entry figure).
+    pub fn size_on_disk(&self) -> Result<u64, StorageError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+}
+
+impl LogStore for SledStore {
+    fn head(&self) -> Result<Option<Head>, StorageError> {
+        let Some(size) = self.db.get(HEAD)? else {
+            return Ok(None);
+        };
+        let size = be_u64(&size, "head size")?;
+        let checkpoint = self.checkpoint(size)?.ok_or_else(|| {
+            StorageError::Corrupt(format!("head size {size} has no checkpoint"))
+        })?;
+        Ok(Some(Head { size, checkpoint }))
+    }
+
+    fn integrate(&self, batch: &Integration) -> Result<(), StorageError> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head()?;
+        validate_integration(
+            head.as_ref(),
+            batch,
+            |l, n| self.get(&tile_key(l, n)),
+            |n| self.get(&u64_key(b'E', n)),
+        )?;
+        let mut b = sled::Batch::default();
+        for (l, n, body) in &batch.tiles {
+            b.insert(&tile_key(*l, *n)[..], body.as_slice());
+        }
+        for (n, body) in &batch.bundles {
+            b.insert(&u64_key(b'E', *n)[..], body.as_slice());
+        }
+        for (hash, index) in &batch.dedup {
+            b.insert(&dedup_key(hash)[..], &index.to_be_bytes()[..]);
+        }
+        b.insert(&u64_key(b'C', batch.new_size)[..], batch.checkpoint.as_slice());
+        b.insert(HEAD, &batch.new_size.to_be_bytes()[..]);
+        self.db.apply_batch(b)?;
+        // Durable before anyone is told: sled's periodic flusher is not a guarantee.
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(&tile_key(level, index))
+    }
+
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(&u64_key(b'E', index))
+    }
+
+    fn find_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        self.db
+            .get(dedup_key(leaf))?
+            .map(|v| be_u64(&v, "dedup index entry"))
+            .transpose()
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(&u64_key(b'C', size))
+    }
+
+    fn checkpoint_sizes(&self) -> Result<Vec<u64>, StorageError> {
+        self.db
+            .scan_prefix(b"C")
+            .keys()
+            .map(|k| be_u64(&k?[1..], "checkpoint key"))
+            .collect()
+    }
+
+    fn put_cosigned(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
+        if self.checkpoint(size)?.is_none() {
+            return Err(StorageError::Refused(format!(
+                "no checkpoint at size {size} to cosign"
+            )));
+        }
+        self.db.insert(u64_key(b'W', size), note)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(&u64_key(b'W', size))
+    }
+
+    fn dedup_entries(
+        &self,
+    ) -> Result<Box<dyn Iterator<Item = Result<(Hash, u64), StorageError>> + '_>, StorageError>
+    {
+        Ok(Box::new(self.db.scan_prefix(b"D").map(|kv| {
+            let (k, v) = kv?;
+            let hash = Hash::from_slice(&k[1..])
+                .map_err(|_| StorageError::Corrupt("dedup key is not a hash".into()))?;
+            Ok((hash, be_u64(&v, "dedup index entry")?))
+        })))
+    }
+}
