@@ -105,7 +105,9 @@ impl ReferenceLog {
     /// The body a store must hold for hash tile (level, index) at `size`.
     pub fn tile_body(&self, level: u8, index: u64, size: u64) -> Option<Vec<u8>> {
         let width = cairn_tree::hash_tile_width(level, index, size);
-        (width > 0).then(|| hash_tile_body(&Tile::hashes(level, index, width).unwrap(), &self.hashes).unwrap())
+        (width > 0).then(|| {
+            hash_tile_body(&Tile::hashes(level, index, width).unwrap(), &self.hashes).unwrap()
+        })
     }
 }
 
@@ -146,7 +148,10 @@ fn assert_matches<S: LogStore>(store: &S, reference: &ReferenceLog) {
     assert_eq!(store.find_leaf(&leaf_hash(b"never logged")).unwrap(), None);
     // Proofs straight from stored tiles lead to the reference root.
     let source = cairn_tree::TileHashSource::new(size, crate::StoreTiles(store));
-    assert_eq!(cairn_tree::root_at(size, &source).unwrap(), reference.root());
+    assert_eq!(
+        cairn_tree::root_at(size, &source).unwrap(),
+        reference.root()
+    );
 }
 
 /// A fresh store: nothing in it.
@@ -193,10 +198,14 @@ pub fn check_growth<S: LogStore>(store: &S) {
 pub fn check_refusals<S: LogStore>(store: &S) {
     let mut reference = ReferenceLog::new();
     store.integrate(&reference.grow(Vec::new())).unwrap();
-    store
-        .integrate(&reference.grow(entries(0, 300)))
-        .unwrap();
-    let snapshot = |s: &S| (s.head().unwrap(), s.tile(0, 1).unwrap(), s.bundle(1).unwrap());
+    store.integrate(&reference.grow(entries(0, 300))).unwrap();
+    let snapshot = |s: &S| {
+        (
+            s.head().unwrap(),
+            s.tile(0, 1).unwrap(),
+            s.bundle(1).unwrap(),
+        )
+    };
     let before = snapshot(store);
 
     let mut next = ReferenceLog::new();

@@ -127,7 +127,9 @@ pub fn validate_integration(
         if entry_bundle_width(*index, old) > 0 {
             let current = read_bundle(*index)?.unwrap_or_default();
             if !body.starts_with(&current) {
-                return Err(refuse(format!("bundle {index} would rewrite stored entries")));
+                return Err(refuse(format!(
+                    "bundle {index} would rewrite stored entries"
+                )));
             }
         }
     }

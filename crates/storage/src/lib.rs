@@ -8,7 +8,7 @@
 //! be replaced, and only by an extension of itself ([`validate_integration`] enforces this for
 //! every backend).
 
-// mod audit; (pending cairn-note)
+mod audit;
 pub mod conformance;
 mod error;
 mod integration;
@@ -16,7 +16,7 @@ mod memory;
 mod sled_store;
 mod tiles;
 
-// pub use audit::{audit, AuditProblem, AuditReport, CheckpointCheck};
+pub use audit::{audit, AuditProblem, AuditReport, CheckpointCheck};
 pub use error::StorageError;
 pub use integration::{validate_integration, Head, Integration};
 pub use memory::MemoryStore;
@@ -24,6 +24,9 @@ pub use sled_store::{SledOptions, SledStore};
 pub use tiles::StoreTiles;
 
 use cairn_tree::Hash;
+
+/// The hash index's entries, `(leaf hash, index)`, as the store iterates them.
+pub type IndexEntries<'a> = Box<dyn Iterator<Item = Result<(Hash, u64), StorageError>> + 'a>;
 
 /// Everything a log keeps. Implementations must make [`LogStore::integrate`] atomic (all or
 /// nothing) and durable before it returns, and must run [`validate_integration`] first.
@@ -58,7 +61,5 @@ pub trait LogStore: Send + Sync {
     fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// The dedup index entries, for the audit: `(leaf hash, index)` in any order.
-    fn dedup_entries(
-        &self,
-    ) -> Result<Box<dyn Iterator<Item = Result<(Hash, u64), StorageError>> + '_>, StorageError>;
+    fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError>;
 }

@@ -6,7 +6,7 @@ use std::sync::RwLock;
 
 use cairn_tree::Hash;
 
-use crate::{validate_integration, Head, Integration, LogStore, StorageError};
+use crate::{validate_integration, Head, IndexEntries, Integration, LogStore, StorageError};
 
 #[derive(Default)]
 struct Inner {
@@ -30,7 +30,11 @@ impl MemoryStore {
 
     /// Test hook: overwrites a stored tile, bypassing every rule, to simulate corruption.
     pub fn corrupt_tile(&self, level: u8, index: u64, body: Vec<u8>) {
-        self.inner.write().unwrap().tiles.insert((level, index), body);
+        self.inner
+            .write()
+            .unwrap()
+            .tiles
+            .insert((level, index), body);
     }
 
     /// Test hook: overwrites a stored bundle, bypassing every rule, to simulate corruption.
@@ -72,7 +76,13 @@ impl LogStore for MemoryStore {
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.inner.read().unwrap().tiles.get(&(level, index)).cloned())
+        Ok(self
+            .inner
+            .read()
+            .unwrap()
+            .tiles
+            .get(&(level, index))
+            .cloned())
     }
 
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -88,7 +98,14 @@ impl LogStore for MemoryStore {
     }
 
     fn checkpoint_sizes(&self) -> Result<Vec<u64>, StorageError> {
-        Ok(self.inner.read().unwrap().checkpoints.keys().copied().collect())
+        Ok(self
+            .inner
+            .read()
+            .unwrap()
+            .checkpoints
+            .keys()
+            .copied()
+            .collect())
     }
 
     fn put_cosigned(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
@@ -106,10 +123,7 @@ impl LogStore for MemoryStore {
         Ok(self.inner.read().unwrap().cosigned.get(&size).cloned())
     }
 
-    fn dedup_entries(
-        &self,
-    ) -> Result<Box<dyn Iterator<Item = Result<(Hash, u64), StorageError>> + '_>, StorageError>
-    {
+    fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
         let entries: Vec<_> = self
             .inner
             .read()

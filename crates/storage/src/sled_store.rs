@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use cairn_tree::Hash;
 
-use crate::{validate_integration, Head, Integration, LogStore, StorageError};
+use crate::{validate_integration, Head, IndexEntries, Integration, LogStore, StorageError};
 
 const HEAD: &[u8] = b"H";
 const FORMAT_KEY: &[u8] = b"F";
@@ -77,8 +77,7 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
 /// outlasts the budget and is reported.
 fn open_with_lock_retry(config: &sled::Config) -> Result<sled::Db, StorageError> {
     // sled reports the failed flock as ErrorKind::Other with this text (config.rs).
-    let is_lock_error =
-        |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
+    let is_lock_error = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
     let mut attempt = 0;
     loop {
         match config.open() {
@@ -141,9 +140,9 @@ impl LogStore for SledStore {
             return Ok(None);
         };
         let size = be_u64(&size, "head size")?;
-        let checkpoint = self.checkpoint(size)?.ok_or_else(|| {
-            StorageError::Corrupt(format!("head size {size} has no checkpoint"))
-        })?;
+        let checkpoint = self
+            .checkpoint(size)?
+            .ok_or_else(|| StorageError::Corrupt(format!("head size {size} has no checkpoint")))?;
         Ok(Some(Head { size, checkpoint }))
     }
 
@@ -166,7 +165,10 @@ impl LogStore for SledStore {
         for (hash, index) in &batch.dedup {
             b.insert(&dedup_key(hash)[..], &index.to_be_bytes()[..]);
         }
-        b.insert(&u64_key(b'C', batch.new_size)[..], batch.checkpoint.as_slice());
+        b.insert(
+            &u64_key(b'C', batch.new_size)[..],
+            batch.checkpoint.as_slice(),
+        );
         b.insert(HEAD, &batch.new_size.to_be_bytes()[..]);
         self.db.apply_batch(b)?;
         // Durable before anyone is told: sled's periodic flusher is not a guarantee.
@@ -216,10 +218,7 @@ impl LogStore for SledStore {
         self.get(&u64_key(b'W', size))
     }
 
-    fn dedup_entries(
-        &self,
-    ) -> Result<Box<dyn Iterator<Item = Result<(Hash, u64), StorageError>> + '_>, StorageError>
-    {
+    fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
         Ok(Box::new(self.db.scan_prefix(b"D").map(|kv| {
             let (k, v) = kv?;
             let hash = Hash::from_slice(&k[1..])

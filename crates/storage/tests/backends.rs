@@ -34,7 +34,10 @@ fn sled_store_survives_reopen() {
     let head = store.head().unwrap().unwrap();
     assert_eq!(head.size, 700);
     assert_eq!(head.checkpoint, reference.checkpoint_text(700));
-    assert_eq!(store.bundle(2).unwrap().unwrap(), reference.bundle_body(2, 700));
+    assert_eq!(
+        store.bundle(2).unwrap().unwrap(),
+        reference.bundle_body(2, 700)
+    );
     assert_eq!(store.tile(0, 2).unwrap(), reference.tile_body(0, 2, 700));
     assert_eq!(store.checkpoint_sizes().unwrap(), vec![0, 700]);
 }

@@ -90,7 +90,9 @@ impl Frontier {
         leaves: impl IntoIterator<Item = Hash>,
         out: &mut Vec<(NodeId, Hash)>,
     ) -> Result<(), TreeError> {
-        leaves.into_iter().try_for_each(|leaf| self.append(leaf, out))
+        leaves
+            .into_iter()
+            .try_for_each(|leaf| self.append(leaf, out))
     }
 
     /// The root hash of the current tree (RFC 9162 MTH), computed from the right edge.

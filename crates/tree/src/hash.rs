@@ -132,7 +132,10 @@ mod tests {
             h.to_hex(),
             "4eccf34608d31bac5c7becf6006df59005d828181056d092084e341e6bb005bd"
         );
-        assert_eq!(h.to_base64(), "TszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=");
+        assert_eq!(
+            h.to_base64(),
+            "TszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0="
+        );
     }
 
     #[test]

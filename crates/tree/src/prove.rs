@@ -59,7 +59,11 @@ impl Plan {
         for end in self.ends {
             let parts = &hashes[start..end];
             let (last, rest) = parts.split_last().expect("ranges are non-empty");
-            out.push(rest.iter().rev().fold(*last, |acc, left| node_hash(left, &acc)));
+            out.push(
+                rest.iter()
+                    .rev()
+                    .fold(*last, |acc, left| node_hash(left, &acc)),
+            );
             start = end;
         }
         Ok(out)

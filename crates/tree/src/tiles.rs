@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::{HashSource, Hash, NodeId, TreeError, HASH_LEN};
+use crate::{Hash, HashSource, NodeId, TreeError, HASH_LEN};
 
 /// Tree levels per tile.
 pub const TILE_HEIGHT: u8 = 8;
@@ -375,15 +375,16 @@ impl<R: TileReader> HashSource for TileHashSource<R> {
             let first = id.index << r;
             let tile_index = first / TILE_WIDTH;
             let offset = (first % TILE_WIDTH) as usize;
-            let key = (level, tile_index);
-            if !tiles.contains_key(&key) {
-                let width = hash_tile_width(level, tile_index, self.size);
-                let tile = Tile::hashes(level, tile_index, width)
-                    .map_err(|_| TreeError::MissingNode(id))?;
-                let body = self.reader.read_tile(&tile)?;
-                tiles.insert(key, parse_hash_tile(&body, width)?);
-            }
-            let hashes = &tiles[&key];
+            let hashes = match tiles.entry((level, tile_index)) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let width = hash_tile_width(level, tile_index, self.size);
+                    let tile = Tile::hashes(level, tile_index, width)
+                        .map_err(|_| TreeError::MissingNode(id))?;
+                    let body = self.reader.read_tile(&tile)?;
+                    e.insert(parse_hash_tile(&body, width)?)
+                }
+            };
             let span = hashes
                 .get(offset..offset + (1 << r))
                 .ok_or(TreeError::MissingNode(id))?;
