@@ -27,7 +27,9 @@ fn big_tree() -> &'static (MemoryHashes, Hash) {
         let mut store = MemoryHashes::new();
         let mut out = Vec::new();
         for i in 0..BIG {
-            frontier.append(leaf_hash(&i.to_be_bytes()), &mut out).unwrap();
+            frontier
+                .append(leaf_hash(&i.to_be_bytes()), &mut out)
+                .unwrap();
             store.store(&out);
             out.clear();
         }
@@ -37,7 +39,9 @@ fn big_tree() -> &'static (MemoryHashes, Hash) {
 
 /// Deterministic pseudo-random numbers, so runs compare.
 fn lcg(state: &mut u64) -> u64 {
-    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *state >> 11
 }
 

@@ -22,9 +22,9 @@ pub use independent::{rs_merkle_root, Rfc6962Hasher};
 pub use node::{HashSource, MemoryHashes, NodeId};
 pub use prove::{consistency_proof, inclusion_proof, root_at};
 pub use tiles::{
-    encode_bundle, entry_bundle_width, hash_tile_body, hash_tile_width, new_tiles, parse_bundle,
-    parse_hash_tile, push_bundle_entry, root_of_hashes, Tile, TileHashSource, TileKind, TileReader,
-    MAX_ENTRY_LEN, MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH,
+    bundle_prefix, encode_bundle, entry_bundle_width, hash_tile_body, hash_tile_width, new_tiles,
+    parse_bundle, parse_hash_tile, push_bundle_entry, root_of_hashes, Tile, TileHashSource,
+    TileKind, TileReader, MAX_ENTRY_LEN, MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH,
 };
 pub use verify::{
     consistency_proof_len, inclusion_proof_len, root_from_inclusion_proof, verify_consistency,

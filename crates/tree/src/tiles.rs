@@ -124,12 +124,27 @@ impl Tile {
     }
 
     /// The tree nodes whose hashes make up this hash tile's body (none for bundles).
-    pub fn node_ids(&self) -> Vec<NodeId> {
+    pub fn node_ids(&self) -> Result<Vec<NodeId>, TreeError> {
         match self.kind {
-            TileKind::Hashes { level } => (0..u64::from(self.width))
-                .map(|i| NodeId::new(level * TILE_HEIGHT, self.index * TILE_WIDTH + i))
-                .collect(),
-            TileKind::Entries => Vec::new(),
+            TileKind::Hashes { level } => {
+                // A path may name any level up to 63 and any index below 2^64, but only nodes
+                // that fit under 2^64 leaves exist; refuse the rest instead of wrapping around.
+                let impossible =
+                    || TreeError::BadTile(format!("{self} names nodes beyond 2^64 leaves"));
+                let tree_level = level
+                    .checked_mul(TILE_HEIGHT)
+                    .filter(|l| *l < 64)
+                    .ok_or_else(impossible)?;
+                let first = self.index.checked_mul(TILE_WIDTH).ok_or_else(impossible)?;
+                let last = first
+                    .checked_add(u64::from(self.width) - 1)
+                    .ok_or_else(impossible)?;
+                if NodeId::new(tree_level, last).end_leaf().is_none() {
+                    return Err(impossible());
+                }
+                Ok((first..=last).map(|i| NodeId::new(tree_level, i)).collect())
+            }
+            TileKind::Entries => Ok(Vec::new()),
         }
     }
 }
@@ -249,7 +264,7 @@ pub fn new_tiles(old: u64, new: u64) -> Vec<Tile> {
 
 /// The body of a hash tile: its hashes concatenated, read from stored nodes.
 pub fn hash_tile_body(tile: &Tile, source: &impl HashSource) -> Result<Vec<u8>, TreeError> {
-    let ids = tile.node_ids();
+    let ids = tile.node_ids()?;
     if ids.is_empty() {
         return Err(TreeError::BadTile("entry bundles have no hash body".into()));
     }
@@ -337,6 +352,23 @@ pub fn parse_bundle(body: &[u8], width: u16) -> Result<Vec<&[u8]>, TreeError> {
     Ok(entries)
 }
 
+/// The first `count` entries of a bundle body, as bytes: how a log serves `N.p/W` from a
+/// stored bundle that has since grown. Errors if the body holds fewer entries.
+pub fn bundle_prefix(body: &[u8], count: u16) -> Result<&[u8], TreeError> {
+    let mut at = 0usize;
+    for i in 0..count {
+        let len = body
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+            .ok_or_else(|| TreeError::BadBundle(format!("only {i} entries, wanted {count}")))?;
+        at += 2 + len;
+        if at > body.len() {
+            return Err(TreeError::BadBundle(format!("entry {i} is truncated")));
+        }
+    }
+    Ok(&body[..at])
+}
+
 /// Fetches tile bodies: from storage on the server, over HTTP in a client.
 pub trait TileReader {
     /// Returns the body of `tile` exactly as served (`width · 32` bytes for hash tiles).
@@ -391,5 +423,21 @@ impl<R: TileReader> HashSource for TileHashSource<R> {
             out.push(root_of_hashes(span));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_prefix_cuts_at_entry_boundaries() {
+        let body = encode_bundle([&b"ab"[..], b"", b"xyz"]).unwrap();
+        assert_eq!(bundle_prefix(&body, 0).unwrap(), b"");
+        assert_eq!(bundle_prefix(&body, 1).unwrap(), &body[..4]);
+        assert_eq!(bundle_prefix(&body, 2).unwrap(), &body[..6]);
+        assert_eq!(bundle_prefix(&body, 3).unwrap(), &body[..]);
+        assert!(bundle_prefix(&body, 4).is_err());
+        assert!(bundle_prefix(&body[..8], 3).is_err());
     }
 }

@@ -26,7 +26,7 @@ pub enum VerifyError {
 /// The number of hashes in the inclusion proof of `index` in a tree of `size` (index < size).
 pub fn inclusion_proof_len(index: u64, size: u64) -> usize {
     let inner = 64 - (index ^ (size - 1)).leading_zeros();
-    let border = (index >> inner).count_ones();
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
@@ -37,7 +37,7 @@ pub fn consistency_proof_len(old: u64, new: u64) -> usize {
     }
     let fork = 64 - ((old - 1) ^ (new - 1)).leading_zeros();
     let shift = old.trailing_zeros();
-    let border = ((old - 1) >> fork).count_ones();
+    let border = (old - 1).checked_shr(fork).unwrap_or(0).count_ones();
     let old_root = u32::from(!old.is_power_of_two());
     (fork - shift + border + old_root) as usize
 }

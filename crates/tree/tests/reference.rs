@@ -23,7 +23,11 @@ fn roots_match_reference_for_every_size() {
     for n in 0..=MAX_SIZE {
         let expected = reference.mth(0, n);
         assert_eq!(frontier.root(), expected, "appender root at size {n}");
-        assert_eq!(root_at(n, &store).unwrap(), expected, "stored root at size {n}");
+        assert_eq!(
+            root_at(n, &store).unwrap(),
+            expected,
+            "stored root at size {n}"
+        );
         if n < MAX_SIZE {
             frontier.append(leaves[n as usize], &mut sink).unwrap();
         }
@@ -67,7 +71,12 @@ fn every_inclusion_proof_matches_reference_and_verifies() {
             let positions: Vec<usize> = if n <= 300 {
                 (0..proof.len()).collect()
             } else {
-                proof.len().checked_sub(1).map(|l| (m as usize) % (l + 1)).into_iter().collect()
+                proof
+                    .len()
+                    .checked_sub(1)
+                    .map(|l| (m as usize) % (l + 1))
+                    .into_iter()
+                    .collect()
             };
             for i in positions {
                 let mut bad = proof.clone();
@@ -94,7 +103,10 @@ fn inclusion_out_of_range_is_refused() {
     let root = root_at(10, &store).unwrap();
     assert_eq!(
         verify_inclusion(10, 10, &leaves[0], &[], &root),
-        Err(VerifyError::IndexOutOfRange { index: 10, size: 10 })
+        Err(VerifyError::IndexOutOfRange {
+            index: 10,
+            size: 10
+        })
     );
     assert!(verify_inclusion(0, 0, &leaves[0], &[], &root).is_err());
 }
@@ -134,7 +146,10 @@ fn every_consistency_proof_matches_reference_and_verifies() {
             for i in 0..proof.len() {
                 let mut bad = proof.clone();
                 bad[i] = flip_bit(&bad[i], (m * 31 + n) as usize % 256);
-                assert!(verify_consistency(m, n, r1, r2, &bad).is_err(), "flip {i} in ({m},{n})");
+                assert!(
+                    verify_consistency(m, n, r1, r2, &bad).is_err(),
+                    "flip {i} in ({m},{n})"
+                );
             }
         }
     }

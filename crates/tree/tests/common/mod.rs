@@ -74,7 +74,11 @@ impl Reference {
     fn subproof(&mut self, m: u64, lo: u64, hi: u64, known: bool) -> Vec<Hash> {
         let n = hi - lo;
         if m == n {
-            return if known { vec![] } else { vec![self.mth(lo, hi)] };
+            return if known {
+                vec![]
+            } else {
+                vec![self.mth(lo, hi)]
+            };
         }
         let k = split(n);
         if m <= k {
