@@ -1,4 +1,16 @@
-//! The Cairn log engine.
+//! The Cairn log engine: sequences submitted entries into the Merkle tree over a
+//! [`cairn_storage::LogStore`], signs a checkpoint per batch, and answers proofs.
+//!
+//! It is synchronous at its core (one sequencer thread doing group commit) with an async
+//! submit API, so the server can await durability without blocking its runtime.
 
-#[allow(dead_code)]
+mod config;
+mod engine;
+mod error;
+mod signing;
 mod state;
+
+pub use config::LogConfig;
+pub use engine::{Log, LogStats, Receipt};
+pub use error::LogError;
+pub use signing::{LogSigner, SignedCheckpoint};

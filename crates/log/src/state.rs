@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 
 use cairn_storage::{Integration, LogStore, StorageError, StoreTiles};
 use cairn_tree::{
-    entry_bundle_width, hash_tile_width, push_bundle_entry, Frontier, Hash,
-    HashSource, NodeId, TileHashSource, TreeError, HASH_LEN, MAX_TILE_LEVEL, TILE_HEIGHT,
-    TILE_WIDTH,
+    entry_bundle_width, hash_tile_width, push_bundle_entry, Frontier, Hash, HashSource, NodeId,
+    TileHashSource, TreeError, HASH_LEN, MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH,
 };
 
 /// Nodes kept per tree level between batches: the last completed node at each level is the
@@ -167,10 +166,11 @@ impl TreeState {
     /// Appends `entries` (already length-checked) with their leaf hashes, returning the new
     /// state and the integration that makes it durable. `self` is untouched, so a failed
     /// write leaves the in-memory state matching storage.
+    /// Each item is (entry, leaf hash, whether to add the leaf to the hash index: only the
+    /// first occurrence of a hash is indexed).
     pub fn append<'e>(
         &self,
-        entries: impl IntoIterator<Item = (&'e [u8], Hash)>,
-        index_leaf: impl Fn(u64) -> bool,
+        entries: impl IntoIterator<Item = (&'e [u8], Hash, bool)>,
     ) -> Result<Appended, StorageError> {
         let old_size = self.size();
         let mut state = self.clone();
@@ -182,13 +182,16 @@ impl TreeState {
         let mut nodes = Vec::with_capacity(64);
         let mut full_tiles = Vec::new();
         let mut full_bundles = Vec::new();
-        for (entry, leaf) in entries {
+        for (entry, leaf, index_leaf) in entries {
             let index = state.frontier.size();
             push_bundle_entry(&mut state.partial_bundle, entry).map_err(storage_err)?;
-            if (index + 1) % TILE_WIDTH == 0 {
-                full_bundles.push((index / TILE_WIDTH, std::mem::take(&mut state.partial_bundle)));
+            if (index + 1).is_multiple_of(TILE_WIDTH) {
+                full_bundles.push((
+                    index / TILE_WIDTH,
+                    std::mem::take(&mut state.partial_bundle),
+                ));
             }
-            if index_leaf(index) {
+            if index_leaf {
                 integration.dedup.push((leaf, index));
             }
             nodes.clear();

@@ -1,0 +1,287 @@
+//! Assembling and running the two listeners: TLS, limits, timeouts, graceful shutdown.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+use cairn_log::Log;
+use hyper_util::rt::TokioTimer;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::{security_event, AccessPolicy};
+use crate::error::ApiError;
+use crate::{internal, public};
+
+/// PEM files for one listener's TLS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// When set, clients must present a certificate issued by this CA (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Everything `serve` needs besides the log.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub public: TcpListenerSpec,
+    pub internal: TcpListenerSpec,
+    pub public_tls: Option<TlsFiles>,
+    pub internal_tls: Option<TlsFiles>,
+    pub policy: AccessPolicy,
+    /// Largest request body on the write port (a batch); single entries are also capped by
+    /// the log's maximum entry size.
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Requests handled at once per port; beyond it requests get 503 at once.
+    pub max_concurrent_requests: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// Where to listen: an address to bind, or an already-bound listener (tests bind port 0).
+#[derive(Debug)]
+pub enum TcpListenerSpec {
+    Addr(SocketAddr),
+    Bound(TcpListener),
+}
+
+impl Clone for TcpListenerSpec {
+    fn clone(&self) -> Self {
+        match self {
+            TcpListenerSpec::Addr(a) => TcpListenerSpec::Addr(*a),
+            TcpListenerSpec::Bound(l) => {
+                TcpListenerSpec::Bound(l.try_clone().expect("clone listener"))
+            }
+        }
+    }
+}
+
+impl TcpListenerSpec {
+    fn bind(self) -> std::io::Result<TcpListener> {
+        let l = match self {
+            TcpListenerSpec::Addr(a) => TcpListener::bind(a)?,
+            TcpListenerSpec::Bound(l) => l,
+        };
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServeError> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))?
+        .collect();
+    let certs = certs.map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!(
+            "{}: no certificates",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Builds a rustls server configuration from PEM files, with client authentication when a
+/// client CA is given.
+pub fn rustls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ServeError> {
+    // One process-wide provider (aws-lc-rs); a second install attempt is harmless.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let certs = load_certs(&files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", files.key.display())))?;
+    let builder = rustls::ServerConfig::builder();
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots
+                    .add(c)
+                    .map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+            }
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .map_err(|e| ServeError::Tls(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Limits every request on a port: body size, total time, and how many run at once.
+fn limited(router: Router, options: &ServeOptions) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError {
+                        retry_after: Some(Duration::from_secs(1)),
+                        ..ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "too_many_requests",
+                            "the server is at its concurrency limit",
+                        )
+                    }
+                    .into_response()
+                }))
+                .load_shed()
+                .concurrency_limit(options.max_concurrent_requests),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            options.request_timeout,
+        ))
+}
+
+/// The addresses actually bound (useful with port 0).
+#[derive(Clone, Copy, Debug)]
+pub struct BoundAddrs {
+    pub public: SocketAddr,
+    pub internal: SocketAddr,
+}
+
+/// Runs both ports until `shutdown` resolves, then stops accepting, lets in-flight requests
+/// finish (their entries are integrated and acknowledged), drains the log and returns.
+pub async fn serve(
+    log: Arc<Log>,
+    options: ServeOptions,
+    metrics: Option<PrometheusHandle>,
+    on_bound: impl FnOnce(BoundAddrs),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let public_listener = options.public.clone().bind()?;
+    let internal_listener = options.internal.clone().bind()?;
+    on_bound(BoundAddrs {
+        public: public_listener.local_addr()?,
+        internal: internal_listener.local_addr()?,
+    });
+
+    let public_app = limited(
+        public::router(public::PublicState { log: log.clone() }),
+        &options,
+    );
+    let internal_app = limited(
+        internal::router(
+            internal::InternalState {
+                log: log.clone(),
+                metrics,
+            },
+            Arc::new(options.policy.clone()),
+        ),
+        &options,
+    );
+
+    let public_handle: Handle<SocketAddr> = Handle::new();
+    let internal_handle: Handle<SocketAddr> = Handle::new();
+    let public_task = tokio::spawn(run_listener(
+        public_listener,
+        public_app,
+        options.public_tls.clone(),
+        public_handle.clone(),
+        "public",
+    ));
+    let internal_task = tokio::spawn(run_listener(
+        internal_listener,
+        internal_app,
+        options.internal_tls.clone(),
+        internal_handle.clone(),
+        "internal",
+    ));
+
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    public_handle.graceful_shutdown(Some(options.shutdown_grace));
+    internal_handle.graceful_shutdown(Some(options.shutdown_grace));
+    for task in [public_task, internal_task] {
+        match task.await {
+            Ok(r) => r?,
+            Err(e) => return Err(ServeError::Listen(std::io::Error::other(e))),
+        }
+    }
+    // Anything still queued is integrated and acknowledged before we return.
+    let log2 = log.clone();
+    tokio::task::spawn_blocking(move || log2.shutdown())
+        .await
+        .map_err(|e| ServeError::Listen(std::io::Error::other(e)))?;
+    tracing::info!(size = log.checkpoint().size, "log flushed; bye");
+    Ok(())
+}
+
+async fn run_listener(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsFiles>,
+    handle: Handle<SocketAddr>,
+    port: &'static str,
+) -> Result<(), ServeError> {
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let on_error = move |peer: Option<&SocketAddr>, e: &std::io::Error| {
+        // Failed TLS handshakes (no client certificate, foreign CA, plain HTTP) land here.
+        if let Some(peer) = peer {
+            if port == "internal" {
+                security_event(*peer, "tls_handshake_failed", &e.to_string());
+            } else {
+                metrics::counter!("cairn_public_tls_failures_total").increment(1);
+                tracing::debug!(%peer, error = %e, "public port: handshake failed");
+            }
+        }
+    };
+    match tls {
+        None => {
+            let mut server = axum_server::from_tcp(listener)?
+                .handle(handle)
+                .first_request_timeout(Duration::from_secs(10))
+                .accept_error_handler(on_error);
+            server
+                .http_builder()
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10));
+            server.serve(make).await?;
+        }
+        Some(files) => {
+            let config = RustlsConfig::from_config(Arc::new(rustls_config(&files)?));
+            let mut server = axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .first_request_timeout(Duration::from_secs(10))
+                .accept_error_handler(on_error);
+            server
+                .http_builder()
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10));
+            server.serve(make).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! `cairn serve` and `cairn init`: set up the data directory, open the log, run both ports.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use cairn_api::{AccessPolicy, BoundAddrs, ServeOptions, TcpListenerSpec, TlsFiles};
+use cairn_log::{Log, LogConfig};
+use cairn_storage::{SledOptions, SledStore};
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::config::{self, ServeArgs, SetupArgs};
+use crate::setup::{DataDir, Setup};
+
+/// `cairn init`: create the key pair and token without serving.
+pub fn init(args: SetupArgs) -> Result<()> {
+    let file = config::read_file_config(args.config.as_deref())?;
+    let (data_dir, origin) = config::setup_paths(&args, &file);
+    let data = DataDir::new(&data_dir);
+    let setup = data.ensure(origin.as_deref())?;
+    report_setup(&data, &setup);
+    if !setup.created_key && setup.created_token.is_none() {
+        println!("{} was already set up; nothing changed", data_dir.display());
+    }
+    Ok(())
+}
+
+fn report_setup(data: &DataDir, setup: &Setup) {
+    println!("origin: {}", setup.signer.origin());
+    println!("verifier key: {}", setup.signer.verifier_key_text());
+    if setup.created_key {
+        println!(
+            "created a new signing key in {} (keep it secret; back it up)",
+            data.key().display()
+        );
+    }
+    println!("verifier key file: {}", data.vkey().display());
+    if setup.created_token.is_some() {
+        println!(
+            "created a submit token in {} (send it as `Authorization: Bearer <token>`)",
+            data.token().display()
+        );
+    }
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let cfg = config::resolve(&args)?;
+    let data = DataDir::new(&cfg.data_dir);
+    let setup = data.ensure(cfg.origin.as_deref())?;
+    report_setup(&data, &setup);
+
+    let store = SledStore::open(
+        data.db(),
+        &SledOptions {
+            cache_capacity: cfg.sled_cache_bytes,
+        },
+    )
+    .with_context(|| format!("cannot open the database in {}", data.db().display()))?;
+    let log_config = LogConfig {
+        max_batch: cfg.max_batch,
+        max_wait: cfg.max_wait,
+        queue_capacity: cfg.queue_capacity,
+        dedup: cfg.dedup,
+        max_entry_len: cfg.max_entry_bytes,
+    };
+    let started = std::time::Instant::now();
+    let log = Arc::new(
+        Log::open(Arc::new(store), setup.signer, log_config).context("cannot open the log")?,
+    );
+    tracing::info!(
+        size = log.checkpoint().size,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "log opened"
+    );
+
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let mut token_digests = vec![setup.token_digest];
+    token_digests.extend(cfg.extra_token_digests.iter().copied());
+    let options = ServeOptions {
+        public: TcpListenerSpec::Addr(cfg.public_listen),
+        internal: TcpListenerSpec::Addr(cfg.internal_listen),
+        public_tls: cfg.public_tls.clone().map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            client_ca: None,
+        }),
+        internal_tls: cfg.internal_tls.clone().map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            client_ca: cfg.internal_client_ca.clone(),
+        }),
+        policy: AccessPolicy {
+            allow: cfg.internal_allow.clone(),
+            token_digests,
+        },
+        max_body_bytes: cfg.max_body_bytes,
+        request_timeout: cfg.request_timeout,
+        max_concurrent_requests: cfg.max_concurrent_requests,
+        shutdown_grace: cfg.request_timeout,
+    };
+    let public_scheme = if cfg.public_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let internal_scheme = if cfg.internal_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        cairn_api::serve(
+            log,
+            options,
+            Some(metrics),
+            move |addrs: BoundAddrs| {
+                // Tests and scripts read these two lines to find ports chosen by the OS.
+                println!("public port: {public_scheme}://{}", addrs.public);
+                println!("internal port: {internal_scheme}://{}", addrs.internal);
+            },
+            shutdown_signal(),
+        )
+        .await
+        .context("server failed")
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

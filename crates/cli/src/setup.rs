@@ -1,0 +1,240 @@
+//! The data directory: the log's key pair, the submit token, and the database.
+//!
+//! ```text
+//! <data-dir>/log.key              PRIVATE+KEY+… (0600): the log's Ed25519 signing key
+//! <data-dir>/log.vkey             the verifier key clients and witnesses configure
+//! <data-dir>/submit.token         a random bearer token for the write port (0600)
+//! <data-dir>/submit.token.sha256  its SHA-256, the only form the server reads
+//! <data-dir>/db/                  the sled database
+//! ```
+//!
+//! Set-up is idempotent: existing files are kept, never overwritten, so rerunning `init` or
+//! restarting `serve` cannot replace a log's key.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cairn_log::LogSigner;
+use rand_core::{OsRng, RngCore};
+
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+/// What set-up found or created.
+pub struct Setup {
+    pub signer: LogSigner,
+    pub created_key: bool,
+    pub created_token: Option<String>,
+    pub token_digest: [u8; 32],
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+    pub fn key(&self) -> PathBuf {
+        self.root.join("log.key")
+    }
+    pub fn vkey(&self) -> PathBuf {
+        self.root.join("log.vkey")
+    }
+    pub fn token(&self) -> PathBuf {
+        self.root.join("submit.token")
+    }
+    pub fn token_digest(&self) -> PathBuf {
+        self.root.join("submit.token.sha256")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.root.join("db")
+    }
+
+    /// Creates whatever is missing and loads the rest. `origin` is only used for a new key;
+    /// for an existing one it must match, because a log's origin never changes.
+    pub fn ensure(&self, origin: Option<&str>) -> Result<Setup> {
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create data directory {}", self.root.display()))?;
+        restrict_dir(&self.root)?;
+
+        let (signer, created_key) = if self.key().exists() {
+            let text = fs::read_to_string(self.key())
+                .with_context(|| format!("cannot read {}", self.key().display()))?;
+            let signer = LogSigner::from_signer_key(text.trim())
+                .with_context(|| format!("{} is not a valid signer key", self.key().display()))?;
+            if let Some(origin) = origin {
+                if origin != signer.origin() {
+                    bail!(
+                        "origin is {origin:?} but the log in {} was created as {:?}; a log's origin never changes",
+                        self.root.display(),
+                        signer.origin()
+                    );
+                }
+            }
+            (signer, false)
+        } else {
+            let origin = match origin {
+                Some(o) => o.to_string(),
+                None => format!("cairn.local/log-{}", random_hex(4)),
+            };
+            let signer = LogSigner::generate(&origin)
+                .with_context(|| format!("origin {origin:?} is not a valid key name"))?;
+            write_new(
+                &self.key(),
+                format!("{}\n", signer.signer_key_text()).as_bytes(),
+                true,
+            )?;
+            (signer, true)
+        };
+        let vkey = format!("{}\n", signer.verifier_key_text());
+        match fs::read_to_string(self.vkey()) {
+            Ok(existing) if existing == vkey => {}
+            Ok(_) => bail!(
+                "{} does not match {}; refusing to guess which is right",
+                self.vkey().display(),
+                self.key().display()
+            ),
+            Err(_) => write_new(&self.vkey(), vkey.as_bytes(), false)?,
+        }
+
+        let mut created_token = None;
+        let token_digest = if self.token_digest().exists() {
+            let text = fs::read_to_string(self.token_digest())?;
+            crate::config::parse_digest(&text).with_context(|| {
+                format!(
+                    "{} is not a hex SHA-256 digest",
+                    self.token_digest().display()
+                )
+            })?
+        } else {
+            let token = if self.token().exists() {
+                fs::read_to_string(self.token())?.trim().to_string()
+            } else {
+                let token = format!("cairn_{}", random_hex(32));
+                write_new(&self.token(), format!("{token}\n").as_bytes(), true)?;
+                created_token = Some(token.clone());
+                token
+            };
+            let digest = cairn_api::token_digest(&token);
+            write_new(
+                &self.token_digest(),
+                format!("{}\n", hex::encode(digest)).as_bytes(),
+                false,
+            )?;
+            digest
+        };
+        Ok(Setup {
+            signer,
+            created_key,
+            created_token,
+            token_digest,
+        })
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// Writes a file that must not exist yet, via a temporary file and a rename so a crash
+/// never leaves half a key behind; `secret` files are created 0600.
+fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let mut f = options
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    drop(f);
+    if path.exists() {
+        bail!(
+            "{} appeared while setting up; not overwriting it",
+            path.display()
+        );
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(())
+}
+
+fn restrict_dir(_dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(_dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(_dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_run_creates_keys_and_token_then_reuses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("d"));
+        let first = data.ensure(Some("example.com/audit")).unwrap();
+        assert!(first.created_key);
+        let token = first.created_token.clone().unwrap();
+        assert_eq!(first.token_digest, cairn_api::token_digest(&token));
+        assert_eq!(first.signer.origin(), "example.com/audit");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for p in [data.key(), data.token()] {
+                assert_eq!(
+                    fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                    0o600
+                );
+            }
+        }
+        let vkey = fs::read_to_string(data.vkey()).unwrap();
+        assert_eq!(vkey.trim(), first.signer.verifier_key_text());
+
+        let second = data.ensure(None).unwrap();
+        assert!(!second.created_key && second.created_token.is_none());
+        assert_eq!(
+            second.signer.verifier_key_text(),
+            first.signer.verifier_key_text()
+        );
+        assert_eq!(second.token_digest, first.token_digest);
+
+        let Err(err) = data.ensure(Some("other.example/log")) else {
+            panic!("a different origin was accepted");
+        };
+        assert!(err.to_string().contains("never changes"), "{err}");
+    }
+
+    #[test]
+    fn default_origin_is_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DataDir::new(dir.path()).ensure(None).unwrap();
+        assert!(s.signer.origin().starts_with("cairn.local/log-"));
+    }
+
+    #[test]
+    fn bad_origin_and_tampered_vkey_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(DataDir::new(dir.path().join("a"))
+            .ensure(Some("has space"))
+            .is_err());
+        let data = DataDir::new(dir.path().join("b"));
+        data.ensure(None).unwrap();
+        fs::write(data.vkey(), "someone+00000000+AAAA\n").unwrap();
+        assert!(data.ensure(None).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Log engine settings.
+
+use std::time::Duration;
+
+/// How the sequencer batches, deduplicates and pushes back.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Most entries integrated in one atomic write (and one signed checkpoint).
+    pub max_batch: usize,
+    /// How long the sequencer waits for more entries after the first one of a batch. Zero
+    /// means "take what is queued": the fsync of one batch is already the window in which the
+    /// next one fills, so under load batches grow by themselves.
+    pub max_wait: Duration,
+    /// Most entries waiting to be sequenced; beyond it submissions get
+    /// [`crate::LogError::Overloaded`] instead of growing memory without bound.
+    pub queue_capacity: usize,
+    /// Strict dedup: an entry whose bytes were already logged gets the original index and a
+    /// fresh receipt instead of a second leaf.
+    pub dedup: bool,
+    /// Largest entry accepted, at most 65535 (the entry bundle format's limit).
+    pub max_entry_len: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            max_batch: 4096,
+            max_wait: Duration::ZERO,
+            queue_capacity: 65_536,
+            dedup: true,
+            max_entry_len: cairn_tree::MAX_ENTRY_LEN,
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The sequencer: group commit, dedup, one signed checkpoint per batch, and receipts.
+//!
+//! Submitters hash their entries on their own threads and queue them; one sequencer thread
+//! takes everything queued (up to `max_batch`), assigns contiguous indices, writes the batch
+//! and its signed checkpoint in one atomic durable integration, and only then answers each
+//! submitter with a receipt carrying an inclusion proof against that checkpoint. While one
+//! batch is being flushed the next one queues up, so batches grow with load by themselves.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cairn_storage::{Integration, LogStore, StoreTiles};
+use cairn_tree::{
+    bundle_prefix, consistency_proof, entry_bundle_width, inclusion_proof, leaf_hash, parse_bundle,
+    Hash, TileHashSource, TILE_WIDTH,
+};
+use tokio::sync::oneshot;
+
+use crate::signing::{LogSigner, SignedCheckpoint};
+use crate::state::{LayeredSource, TreeState};
+use crate::{LogConfig, LogError};
+
+/// The proof that an entry is in the log: its index and leaf hash, the signed checkpoint of
+/// the batch that included it (or a later one), and the inclusion proof against it.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    /// True when the entry's bytes were already logged and this receipt points at the
+    /// original leaf.
+    pub duplicate: bool,
+    pub checkpoint: Arc<SignedCheckpoint>,
+    pub proof: Vec<Hash>,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    pub batches: AtomicU64,
+    pub entries: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub last_batch_entries: AtomicU64,
+    /// Sum of integration times (hash, write, fsync, sign, prove) in microseconds.
+    pub integration_micros: AtomicU64,
+    pub storage_failures: AtomicU64,
+}
+
+struct Request {
+    entries: Vec<(Vec<u8>, Hash)>,
+    reply: oneshot::Sender<Result<Vec<Receipt>, LogError>>,
+}
+
+struct Shared {
+    store: Arc<dyn LogStore>,
+    config: LogConfig,
+    latest: RwLock<Arc<SignedCheckpoint>>,
+    queued: AtomicUsize,
+    stats: LogStats,
+}
+
+/// A running log: submit entries, read proofs. Cheap to share behind an `Arc`.
+pub struct Log {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<Sender<Request>>>,
+    sequencer: Mutex<Option<JoinHandle<()>>>,
+    signer: Arc<LogSigner>,
+}
+
+impl Log {
+    /// Opens the log in `store`: creates and signs the empty tree on first use; otherwise
+    /// checks the stored checkpoint (origin, signature, root of the stored right edge) and
+    /// resumes from it in O(log n) reads. Refuses to start on any mismatch.
+    pub fn open(
+        store: Arc<dyn LogStore>,
+        signer: LogSigner,
+        config: LogConfig,
+    ) -> Result<Log, LogError> {
+        if config.max_entry_len > cairn_tree::MAX_ENTRY_LEN {
+            return Err(LogError::BadRequest(format!(
+                "max_entry_len {} exceeds the entry bundle limit {}",
+                config.max_entry_len,
+                cairn_tree::MAX_ENTRY_LEN
+            )));
+        }
+        let (state, latest) = match store.head()? {
+            None => {
+                let cp = signer.sign(0, Hash::empty_root())?;
+                store.integrate(&Integration {
+                    checkpoint: cp.note.clone(),
+                    ..Default::default()
+                })?;
+                (TreeState::empty(), cp)
+            }
+            Some(head) => {
+                let cp = signer.open(&head.checkpoint)?;
+                if cp.size != head.size {
+                    return Err(LogError::Inconsistent(format!(
+                        "head size {} but its checkpoint says {}",
+                        head.size, cp.size
+                    )));
+                }
+                let state = TreeState::load(store.as_ref(), head.size)?;
+                if state.frontier.root() != cp.root {
+                    return Err(LogError::Inconsistent(format!(
+                        "stored hashes give root {} but the checkpoint at size {} says {}",
+                        state.frontier.root(),
+                        cp.size,
+                        cp.root
+                    )));
+                }
+                (state, cp)
+            }
+        };
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            latest: RwLock::new(Arc::new(latest)),
+            queued: AtomicUsize::new(0),
+            stats: LogStats::default(),
+        });
+        let signer = Arc::new(signer);
+        let (tx, rx) = mpsc::channel();
+        let thread = {
+            let shared = shared.clone();
+            let signer = signer.clone();
+            std::thread::Builder::new()
+                .name("cairn-sequencer".into())
+                .spawn(move || {
+                    Sequencer {
+                        shared,
+                        signer,
+                        state,
+                        rx,
+                    }
+                    .run()
+                })
+                .map_err(|e| LogError::BadRequest(format!("cannot start sequencer: {e}")))?
+        };
+        Ok(Log {
+            shared,
+            tx: Mutex::new(Some(tx)),
+            sequencer: Mutex::new(Some(thread)),
+            signer,
+        })
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.shared.config
+    }
+
+    pub fn signer(&self) -> &LogSigner {
+        &self.signer
+    }
+
+    pub fn stats(&self) -> &LogStats {
+        &self.shared.stats
+    }
+
+    pub fn store(&self) -> &Arc<dyn LogStore> {
+        &self.shared.store
+    }
+
+    /// The latest signed checkpoint.
+    pub fn checkpoint(&self) -> Arc<SignedCheckpoint> {
+        self.shared.latest.read().unwrap().clone()
+    }
+
+    /// Entries waiting to be sequenced.
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    fn enqueue(
+        &self,
+        entries: Vec<Vec<u8>>,
+    ) -> Result<oneshot::Receiver<Result<Vec<Receipt>, LogError>>, LogError> {
+        let max = self.shared.config.max_entry_len;
+        if let Some(e) = entries.iter().find(|e| e.len() > max) {
+            return Err(LogError::EntryTooLarge { len: e.len(), max });
+        }
+        let n = entries.len();
+        let capacity = self.shared.config.queue_capacity;
+        let before = self.shared.queued.fetch_add(n, Ordering::AcqRel);
+        if before + n > capacity && before > 0 {
+            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(LogError::Overloaded {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        // Hash here, on the submitter's thread, to keep the sequencer's critical path short.
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                let h = leaf_hash(&e);
+                (e, h)
+            })
+            .collect();
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|tx| tx.send(Request { entries, reply }).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(LogError::ShuttingDown);
+        }
+        Ok(rx)
+    }
+
+    /// Submits entries and waits until they are durable; one receipt per entry, in order.
+    pub async fn submit_many(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Receipt>, LogError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enqueue(entries)?
+            .await
+            .map_err(|_| LogError::ShuttingDown)?
+    }
+
+    /// Submits one entry and waits until it is durable.
+    pub async fn submit(&self, entry: Vec<u8>) -> Result<Receipt, LogError> {
+        Ok(self.submit_many(vec![entry]).await?.remove(0))
+    }
+
+    /// [`Log::submit_many`] for callers outside an async runtime.
+    pub fn submit_many_blocking(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Receipt>, LogError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.enqueue(entries)?
+            .blocking_recv()
+            .map_err(|_| LogError::ShuttingDown)?
+    }
+
+    /// Stops accepting entries, integrates and acknowledges everything already queued, and
+    /// waits for the sequencer to finish. Idempotent.
+    pub fn shutdown(&self) {
+        drop(self.tx.lock().unwrap().take());
+        if let Some(thread) = self.sequencer.lock().unwrap().take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves (a published size).
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
+        self.check_size(size)?;
+        if index >= size {
+            return Err(LogError::BadRequest(format!(
+                "index {index} is not below tree size {size}"
+            )));
+        }
+        let source = TileHashSource::new(size, StoreTiles(self.shared.store.as_ref()));
+        Ok(inclusion_proof(index, size, &source)?)
+    }
+
+    /// The consistency proof from `old` to `new` leaves.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
+        self.check_size(new)?;
+        if old > new {
+            return Err(LogError::BadRequest(format!(
+                "old size {old} is larger than new size {new}"
+            )));
+        }
+        if old == 0 {
+            return Err(LogError::BadRequest(
+                "no consistency proof exists from the empty tree".into(),
+            ));
+        }
+        let source = TileHashSource::new(new, StoreTiles(self.shared.store.as_ref()));
+        Ok(consistency_proof(old, new, &source)?)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), LogError> {
+        let current = self.checkpoint().size;
+        if size > current {
+            return Err(LogError::BadRequest(format!(
+                "tree size {size} is beyond the current size {current}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The bytes of entry `index`, if it is in the tree and its payload is kept.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, LogError> {
+        let size = self.checkpoint().size;
+        if index >= size {
+            return Err(LogError::NotFound(format!(
+                "entry {index} (tree size is {size})"
+            )));
+        }
+        let bundle_index = index / TILE_WIDTH;
+        let body = self
+            .shared
+            .store
+            .bundle(bundle_index)?
+            .ok_or_else(|| LogError::NotFound(format!("entry bundle {bundle_index}")))?;
+        // The stored bundle may already be longer than at `size`; read the part that size covers.
+        let width = entry_bundle_width(bundle_index, size);
+        let prefix = bundle_prefix(&body, width)
+            .map_err(|e| LogError::Inconsistent(format!("entry bundle {bundle_index}: {e}")))?;
+        let entries = parse_bundle(prefix, width)?;
+        Ok(entries[(index % TILE_WIDTH) as usize].to_vec())
+    }
+
+    /// The index of the first leaf with this hash.
+    pub fn find(&self, leaf: &Hash) -> Result<Option<u64>, LogError> {
+        let size = self.checkpoint().size;
+        Ok(self
+            .shared
+            .store
+            .find_leaf(leaf)?
+            .filter(|&index| index < size))
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+enum Outcome {
+    New(u64),
+    Duplicate(u64),
+}
+
+struct Sequencer {
+    shared: Arc<Shared>,
+    signer: Arc<LogSigner>,
+    state: TreeState,
+    rx: Receiver<Request>,
+}
+
+impl Sequencer {
+    fn run(mut self) {
+        // Ends when every sender is gone and the queue is drained: a graceful shutdown still
+        // integrates and acknowledges everything that was accepted.
+        while let Ok(first) = self.rx.recv() {
+            let batch = self.gather(first);
+            self.integrate(batch);
+        }
+    }
+
+    fn gather(&self, first: Request) -> Vec<Request> {
+        let max = self.shared.config.max_batch;
+        let mut count = first.entries.len();
+        let mut batch = vec![first];
+        let deadline = Instant::now() + self.shared.config.max_wait;
+        while count < max {
+            let next = match self.rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match self.rx.recv_timeout(deadline - now) {
+                        Ok(r) => r,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            count += next.entries.len();
+            batch.push(next);
+        }
+        batch
+    }
+
+    fn integrate(&mut self, batch: Vec<Request>) {
+        let started = Instant::now();
+        let n: usize = batch.iter().map(|r| r.entries.len()).sum();
+        let result = self.integrate_inner(&batch);
+        self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+        let stats = &self.shared.stats;
+        match result {
+            Ok(mut receipts) => {
+                let elapsed = started.elapsed();
+                // Exported through the `metrics` facade: a no-op unless the binary installs a
+                // recorder (the server exports them at /metrics).
+                metrics::histogram!("cairn_batch_entries").record(n as f64);
+                metrics::histogram!("cairn_integration_seconds").record(elapsed.as_secs_f64());
+                metrics::gauge!("cairn_tree_size").set(self.state.size() as f64);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats.last_batch_entries.store(n as u64, Ordering::Relaxed);
+                stats
+                    .integration_micros
+                    .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+                // Hand each submitter its receipts, in submission order.
+                for req in batch.into_iter().rev() {
+                    let mine = receipts.split_off(receipts.len() - req.entries.len());
+                    let _ = req.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("cairn_storage_failures_total").increment(1);
+                tracing::error!(error = %e, entries = n, "integration failed; nothing acknowledged");
+                // Storage may or may not hold the batch (a failed fsync after the write):
+                // resume from whatever it holds. Unacknowledged entries that did land are
+                // found by dedup when their submitters retry.
+                match self.reload() {
+                    Ok(()) => {}
+                    Err(reload) => {
+                        tracing::error!(error = %reload, "cannot reload log state after a failure")
+                    }
+                }
+                for req in batch {
+                    let _ = req.reply.send(Err(LogError::Storage(
+                        cairn_storage::StorageError::Backend(e.to_string()),
+                    )));
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self) -> Result<(), LogError> {
+        let head = self
+            .shared
+            .store
+            .head()?
+            .ok_or_else(|| LogError::Inconsistent("store lost its head".into()))?;
+        let cp = self.signer.open(&head.checkpoint)?;
+        self.state = TreeState::load(self.shared.store.as_ref(), head.size)?;
+        *self.shared.latest.write().unwrap() = Arc::new(cp);
+        Ok(())
+    }
+
+    fn integrate_inner(&mut self, batch: &[Request]) -> Result<Vec<Receipt>, LogError> {
+        let store = self.shared.store.as_ref();
+        let dedup = self.shared.config.dedup;
+        let mut next = self.state.size();
+        let mut seen: HashMap<Hash, u64> = HashMap::new();
+        let mut outcomes = Vec::new();
+        let mut to_append: Vec<(&[u8], Hash, bool)> = Vec::new();
+        for (entry, leaf) in batch.iter().flat_map(|r| r.entries.iter()) {
+            let existing = match seen.get(leaf) {
+                Some(&i) => Some(i),
+                None => store.find_leaf(leaf)?,
+            };
+            match existing {
+                Some(i) if dedup => outcomes.push(Outcome::Duplicate(i)),
+                _ => {
+                    // Index only the first leaf with a given hash.
+                    let first = existing.is_none();
+                    if first {
+                        seen.insert(*leaf, next);
+                    }
+                    to_append.push((entry.as_slice(), *leaf, first));
+                    outcomes.push(Outcome::New(next));
+                    next += 1;
+                }
+            }
+        }
+
+        let checkpoint = if to_append.is_empty() {
+            self.shared.latest.read().unwrap().clone()
+        } else {
+            let mut appended = self.state.append(to_append)?;
+            let cp = self
+                .signer
+                .sign(appended.integration.new_size, appended.root)?;
+            appended.integration.checkpoint = cp.note.clone();
+            store.integrate(&appended.integration)?;
+            // Durable: from here on the batch is part of the log.
+            self.state = appended.state;
+            let cp = Arc::new(cp);
+            *self.shared.latest.write().unwrap() = cp.clone();
+            cp
+        };
+
+        let source = LayeredSource {
+            recent: &self.state.recent,
+            store,
+            size: checkpoint.size,
+        };
+        let stats = &self.shared.stats;
+        let mut receipts = Vec::with_capacity(outcomes.len());
+        let leaves = batch.iter().flat_map(|r| r.entries.iter().map(|(_, h)| *h));
+        for (outcome, leaf) in outcomes.into_iter().zip(leaves) {
+            let (index, duplicate) = match outcome {
+                Outcome::New(i) => (i, false),
+                Outcome::Duplicate(i) => (i, true),
+            };
+            if duplicate {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("cairn_duplicates_total").increment(1);
+            } else {
+                stats.entries.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("cairn_entries_total").increment(1);
+            }
+            let proof = inclusion_proof(index, checkpoint.size, &source)?;
+            receipts.push(Receipt {
+                index,
+                leaf_hash: leaf,
+                duplicate,
+                checkpoint: checkpoint.clone(),
+                proof,
+            });
+        }
+        Ok(receipts)
+    }
+}

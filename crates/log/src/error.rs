@@ -1,0 +1,25 @@
+//! Log engine errors.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("entry is {len} bytes; the maximum is {max}")]
+    EntryTooLarge { len: usize, max: usize },
+    #[error("the log is overloaded; retry after {retry_after:?}")]
+    Overloaded { retry_after: Duration },
+    #[error("the log is shutting down")]
+    ShuttingDown,
+    #[error("storage failed: {0}")]
+    Storage(#[from] cairn_storage::StorageError),
+    #[error("tree error: {0}")]
+    Tree(#[from] cairn_tree::TreeError),
+    #[error("checkpoint error: {0}")]
+    Note(String),
+    #[error("stored log does not match its checkpoint: {0}")]
+    Inconsistent(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}

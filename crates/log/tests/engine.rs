@@ -1,0 +1,390 @@
+//! The log engine end to end over both storage backends: receipts that verify, strict dedup
+//! (within a batch, across batches, across restarts), size limits, backpressure, graceful
+//! shutdown, and refusing to start on a store that disagrees with its checkpoint.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_log::{Log, LogConfig, LogError, LogSigner, Receipt};
+use cairn_storage::{
+    Head, IndexEntries, Integration, LogStore, MemoryStore, SledOptions, SledStore, StorageError,
+};
+use cairn_tree::{leaf_hash, verify_consistency, verify_inclusion, Hash};
+
+fn signer() -> LogSigner {
+    LogSigner::generate("engine.test/log").unwrap()
+}
+
+fn open_memory(config: LogConfig) -> Log {
+    Log::open(Arc::new(MemoryStore::new()), signer(), config).unwrap()
+}
+
+/// A receipt must stand on its own: signature, leaf, inclusion proof.
+fn check_receipt(log: &Log, entry: &[u8], r: &Receipt) {
+    let cp = log
+        .signer()
+        .open(&r.checkpoint.note)
+        .expect("checkpoint verifies");
+    assert_eq!((cp.size, cp.root), (r.checkpoint.size, r.checkpoint.root));
+    assert_eq!(r.leaf_hash, leaf_hash(entry));
+    verify_inclusion(r.index, cp.size, &r.leaf_hash, &r.proof, &cp.root).unwrap();
+}
+
+#[test]
+fn receipts_verify_and_indices_are_contiguous() {
+    let log = open_memory(LogConfig::default());
+    assert_eq!(log.checkpoint().size, 0);
+    assert_eq!(log.checkpoint().root, Hash::empty_root());
+    let entries: Vec<Vec<u8>> = (0..1000u32)
+        .map(|i| format!("event {i}").into_bytes())
+        .collect();
+    let receipts = log.submit_many_blocking(entries.clone()).unwrap();
+    for (i, (e, r)) in entries.iter().zip(&receipts).enumerate() {
+        assert_eq!(r.index, i as u64);
+        assert!(!r.duplicate);
+        check_receipt(&log, e, r);
+    }
+    assert_eq!(log.checkpoint().size, 1000);
+    for (i, e) in entries.iter().enumerate().step_by(37) {
+        assert_eq!(&log.entry(i as u64).unwrap(), e);
+        assert_eq!(log.find(&leaf_hash(e)).unwrap(), Some(i as u64));
+    }
+    assert!(matches!(log.entry(1000), Err(LogError::NotFound(_))));
+    // Proofs against older sizes and consistency between checkpoints.
+    let old = receipts[10].checkpoint.clone();
+    let proof = log.consistency_proof(old.size, 1000).unwrap();
+    verify_consistency(old.size, 1000, &old.root, &log.checkpoint().root, &proof).unwrap();
+    let p = log.inclusion_proof(3, 500).unwrap();
+    let root500 = cairn_tree::root_at(
+        500,
+        &cairn_tree::TileHashSource::new(1000, cairn_storage::StoreTiles(log.store().as_ref())),
+    )
+    .unwrap();
+    verify_inclusion(3, 500, &leaf_hash(&entries[3]), &p, &root500).unwrap();
+    assert!(log.inclusion_proof(1000, 1000).is_err());
+    assert!(log.inclusion_proof(0, 1001).is_err());
+    assert!(log.consistency_proof(0, 10).is_err());
+    assert!(log.consistency_proof(11, 10).is_err());
+}
+
+#[test]
+fn concurrent_submitters_all_get_valid_distinct_receipts() {
+    let log = Arc::new(open_memory(LogConfig::default()));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..200)
+                    .map(|i| {
+                        let e = format!("t{t} e{i}").into_bytes();
+                        let r = log.submit_many_blocking(vec![e.clone()]).unwrap().remove(0);
+                        (e, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut indices = std::collections::HashSet::new();
+    for t in threads {
+        for (e, r) in t.join().unwrap() {
+            check_receipt(&log, &e, &r);
+            assert!(
+                indices.insert(r.index),
+                "index {} handed out twice",
+                r.index
+            );
+        }
+    }
+    assert_eq!(indices.len(), 1600);
+    assert_eq!(log.checkpoint().size, 1600);
+    // Group commit happened: fewer batches than entries.
+    assert!(log.stats().batches.load(Ordering::Relaxed) <= 1600);
+}
+
+#[test]
+fn strict_dedup_within_and_across_batches() {
+    let log = open_memory(LogConfig::default());
+    let r = log
+        .submit_many_blocking(vec![b"a".to_vec(), b"b".to_vec(), b"a".to_vec()])
+        .unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (0, false));
+    assert_eq!((r[1].index, r[1].duplicate), (1, false));
+    assert_eq!((r[2].index, r[2].duplicate), (0, true));
+    check_receipt(&log, b"a", &r[2]);
+    let again = log.submit_many_blocking(vec![b"b".to_vec()]).unwrap();
+    assert_eq!((again[0].index, again[0].duplicate), (1, true));
+    check_receipt(&log, b"b", &again[0]);
+    assert_eq!(log.checkpoint().size, 2, "no second leaf for a duplicate");
+    assert_eq!(log.stats().duplicates.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn dedup_can_be_turned_off() {
+    let log = open_memory(LogConfig {
+        dedup: false,
+        ..LogConfig::default()
+    });
+    let r = log
+        .submit_many_blocking(vec![b"a".to_vec(), b"a".to_vec()])
+        .unwrap();
+    assert_eq!((r[0].index, r[1].index), (0, 1));
+    assert!(!r[1].duplicate);
+    check_receipt(&log, b"a", &r[1]);
+    // The hash index keeps the first occurrence.
+    assert_eq!(log.find(&leaf_hash(b"a")).unwrap(), Some(0));
+}
+
+#[test]
+fn oversized_entries_are_refused_and_nothing_is_stored() {
+    let log = open_memory(LogConfig::default());
+    let max = vec![7u8; 65_535];
+    let r = log.submit_many_blocking(vec![max.clone()]).unwrap();
+    check_receipt(&log, &max, &r[0]);
+    let err = log
+        .submit_many_blocking(vec![b"fine".to_vec(), vec![0u8; 65_536]])
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        LogError::EntryTooLarge {
+            len: 65_536,
+            max: 65_535
+        }
+    ));
+    assert_eq!(log.checkpoint().size, 1, "a refused batch stores nothing");
+    let small = open_memory(LogConfig {
+        max_entry_len: 10,
+        ..LogConfig::default()
+    });
+    assert!(matches!(
+        small.submit_many_blocking(vec![vec![0; 11]]),
+        Err(LogError::EntryTooLarge { len: 11, max: 10 })
+    ));
+    assert!(Log::open(
+        Arc::new(MemoryStore::new()),
+        signer(),
+        LogConfig {
+            max_entry_len: 70_000,
+            ..LogConfig::default()
+        }
+    )
+    .is_err());
+    // The empty entry is a valid entry.
+    let r = log.submit_many_blocking(vec![Vec::new()]).unwrap();
+    check_receipt(&log, b"", &r[0]);
+}
+
+/// A store whose writes block until released, to hold the sequencer mid-batch.
+struct GatedStore {
+    inner: MemoryStore,
+    open: AtomicBool,
+    fail: AtomicBool,
+}
+
+impl LogStore for GatedStore {
+    fn head(&self) -> Result<Option<Head>, StorageError> {
+        self.inner.head()
+    }
+    fn integrate(&self, batch: &Integration) -> Result<(), StorageError> {
+        while !self.open.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.fail.load(Ordering::Acquire) {
+            return Err(StorageError::Backend("disk on fire".into()));
+        }
+        self.inner.integrate(batch)
+    }
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.tile(level, index)
+    }
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.bundle(index)
+    }
+    fn find_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        self.inner.find_leaf(leaf)
+    }
+    fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.checkpoint(size)
+    }
+    fn checkpoint_sizes(&self) -> Result<Vec<u64>, StorageError> {
+        self.inner.checkpoint_sizes()
+    }
+    fn put_cosigned(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
+        self.inner.put_cosigned(size, note)
+    }
+    fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.cosigned(size)
+    }
+    fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
+        self.inner.dedup_entries()
+    }
+}
+
+fn gated() -> Arc<GatedStore> {
+    Arc::new(GatedStore {
+        inner: MemoryStore::new(),
+        open: AtomicBool::new(true),
+        fail: AtomicBool::new(false),
+    })
+}
+
+#[test]
+fn a_full_queue_pushes_back_and_recovers() {
+    let store = gated();
+    let log = Arc::new(
+        Log::open(
+            store.clone(),
+            signer(),
+            LogConfig {
+                queue_capacity: 100,
+                max_batch: 10,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    store.open.store(false, Ordering::Release);
+    // Fill the queue while the sequencer is stuck writing.
+    let waiting: Vec<_> = (0..10)
+        .map(|i| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                log.submit_many_blocking((0..10).map(|j| format!("{i}/{j}").into_bytes()).collect())
+            })
+        })
+        .collect();
+    while log.queued() < 100 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    match log.submit_many_blocking(vec![b"one too many".to_vec()]) {
+        Err(LogError::Overloaded { retry_after }) => assert!(retry_after > Duration::ZERO),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    store.open.store(true, Ordering::Release);
+    for w in waiting {
+        assert_eq!(w.join().unwrap().unwrap().len(), 10);
+    }
+    assert_eq!(log.checkpoint().size, 100);
+    log.submit_many_blocking(vec![b"one too many".to_vec()])
+        .unwrap();
+}
+
+#[test]
+fn a_failed_write_acknowledges_nothing_and_the_log_recovers() {
+    let store = gated();
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
+    store.fail.store(true, Ordering::Release);
+    assert!(matches!(
+        log.submit_many_blocking(vec![b"lost".to_vec()]),
+        Err(LogError::Storage(_))
+    ));
+    assert_eq!(log.checkpoint().size, 1);
+    store.fail.store(false, Ordering::Release);
+    let r = log.submit_many_blocking(vec![b"lost".to_vec()]).unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (1, false));
+    check_receipt(&log, b"lost", &r[0]);
+}
+
+#[test]
+fn shutdown_integrates_what_was_accepted() {
+    let store = gated();
+    let log = Arc::new(Log::open(store.clone(), signer(), LogConfig::default()).unwrap());
+    store.open.store(false, Ordering::Release);
+    let pending: Vec<_> = (0..5)
+        .map(|i| {
+            let log = log.clone();
+            std::thread::spawn(move || log.submit_many_blocking(vec![format!("p{i}").into_bytes()]))
+        })
+        .collect();
+    while log.queued() < 5 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let closer = {
+        let log = log.clone();
+        std::thread::spawn(move || log.shutdown())
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    store.open.store(true, Ordering::Release);
+    closer.join().unwrap();
+    for p in pending {
+        p.join()
+            .unwrap()
+            .expect("accepted entries are acknowledged on shutdown");
+    }
+    assert_eq!(log.checkpoint().size, 5);
+    assert!(matches!(
+        log.submit_many_blocking(vec![b"late".to_vec()]),
+        Err(LogError::ShuttingDown)
+    ));
+}
+
+#[test]
+fn restart_resumes_dedup_and_consistency_on_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = signer();
+    let skey = signer.signer_key_text();
+    let first = {
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let log = Log::open(Arc::new(store), signer, LogConfig::default()).unwrap();
+        let entries: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        log.submit_many_blocking(entries).unwrap();
+        log.checkpoint()
+    };
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let log = Log::open(
+        Arc::new(store),
+        LogSigner::from_signer_key(&skey).unwrap(),
+        LogConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(log.checkpoint().note, first.note);
+    let r = log
+        .submit_many_blocking(vec![7u32.to_be_bytes().to_vec(), b"new".to_vec()])
+        .unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (7, true));
+    assert_eq!((r[1].index, r[1].duplicate), (300, false));
+    let proof = log.consistency_proof(300, 301).unwrap();
+    verify_consistency(300, 301, &first.root, &log.checkpoint().root, &proof).unwrap();
+}
+
+#[test]
+fn a_store_from_another_log_or_tampered_is_refused() {
+    let store = Arc::new(MemoryStore::new());
+    {
+        let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+        log.submit_many_blocking((0..20u8).map(|i| vec![i]).collect())
+            .unwrap();
+    }
+    // Another key (or origin) cannot take over the log.
+    assert!(Log::open(store.clone(), signer(), LogConfig::default()).is_err());
+    assert!(Log::open(
+        store.clone(),
+        LogSigner::generate("other.origin/log").unwrap(),
+        LogConfig::default()
+    )
+    .is_err());
+}
+
+#[test]
+fn a_corrupt_right_edge_is_refused() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = signer();
+    let skey = signer.signer_key_text();
+    {
+        let log = Log::open(store.clone(), signer, LogConfig::default()).unwrap();
+        log.submit_many_blocking((0..20u8).map(|i| vec![i]).collect())
+            .unwrap();
+    }
+    let mut tile = store.tile(0, 0).unwrap().unwrap();
+    tile[19 * 32] ^= 1;
+    store.corrupt_tile(0, 0, tile);
+    let err = Log::open(
+        store,
+        LogSigner::from_signer_key(&skey).unwrap(),
+        LogConfig::default(),
+    )
+    .err()
+    .expect("refused");
+    assert!(matches!(err, LogError::Inconsistent(_)), "{err}");
+}
