@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use cairn_log::Log;
 use hyper_util::rt::TokioTimer;
@@ -256,31 +256,24 @@ async fn run_listener(
             }
         }
     };
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle)
+        .first_request_timeout(Duration::from_secs(10))
+        .accept_error_handler(on_error);
+    // Slow clients that never finish their headers are cut off instead of holding a slot.
+    server
+        .http_builder()
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
     match tls {
-        None => {
-            let mut server = axum_server::from_tcp(listener)?
-                .handle(handle)
-                .first_request_timeout(Duration::from_secs(10))
-                .accept_error_handler(on_error);
-            server
-                .http_builder()
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10));
-            server.serve(make).await?;
-        }
+        None => server.serve(make).await?,
         Some(files) => {
             let config = RustlsConfig::from_config(Arc::new(rustls_config(&files)?));
-            let mut server = axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .first_request_timeout(Duration::from_secs(10))
-                .accept_error_handler(on_error);
             server
-                .http_builder()
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10));
-            server.serve(make).await?;
+                .acceptor(RustlsAcceptor::new(config))
+                .serve(make)
+                .await?
         }
     }
     Ok(())
