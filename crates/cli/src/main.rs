@@ -1,8 +1,17 @@
-//! `cairn`: run a tamper-evident audit log, and set one up.
+//! `cairn`: run a tamper-evident audit log, set one up, and use one as a client that
+//! verifies everything: submit, checkpoint, prove, verify, monitor, verify-store; and
+//! load-test one with `bench`.
 
+mod bench;
+mod common;
 mod config;
+mod fetch;
+mod monitor;
 mod serve;
 mod setup;
+mod submit;
+mod verify;
+mod verify_store;
 
 use std::process::ExitCode;
 
@@ -27,6 +36,20 @@ enum Command {
     Serve(Box<config::ServeArgs>),
     /// Create the data directory, the log's signing key and a submit token, then exit.
     Init(config::SetupArgs),
+    /// Submit entries (one per file, or one per line with --lines) and verify every receipt.
+    Submit(submit::SubmitArgs),
+    /// Fetch the latest checkpoint and verify it.
+    Checkpoint(fetch::CheckpointArgs),
+    /// Fetch a verified receipt for an entry, by index or by leaf hash.
+    Prove(fetch::ProveArgs),
+    /// Verify a receipt offline: exit status 0 only when it holds, else the reason.
+    Verify(verify::VerifyArgs),
+    /// Follow a log and prove it append-only; raise evidence when it is not.
+    Monitor(monitor::MonitorArgs),
+    /// Audit a stopped log's data directory: every entry, tile and checkpoint.
+    VerifyStore(verify_store::VerifyStoreArgs),
+    /// Load-test a running log over HTTP (or one it spawns with --spawn), verifying as it goes.
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -38,11 +61,18 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::serve(*args),
-        Command::Init(args) => serve::init(args),
+        Command::Serve(args) => serve::serve(*args).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => serve::init(args).map(|()| ExitCode::SUCCESS),
+        Command::Submit(args) => submit::run(args),
+        Command::Checkpoint(args) => fetch::checkpoint(args),
+        Command::Prove(args) => fetch::prove(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Monitor(args) => monitor::run(args),
+        Command::VerifyStore(args) => verify_store::run(args),
+        Command::Bench(args) => bench::run(*args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

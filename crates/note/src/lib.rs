@@ -1,4 +1,5 @@
-//! C2SP signed notes, tlog checkpoints and `cosignature/v1` witness cosignatures for Cairn.
+//! C2SP signed notes, tlog checkpoints, `cosignature/v1` witness cosignatures and
+//! `tlog-proof@v1` offline proofs for Cairn.
 //!
 //! Pure by design: no I/O, no async, no clock (callers pass timestamps). The formats are
 //! byte-compatible with Go's `golang.org/x/mod/sumdb/note` and the C2SP specs
@@ -16,6 +17,7 @@ mod cosignature;
 mod error;
 mod key;
 mod note;
+mod tlog_proof;
 
 pub use checkpoint::{open_checkpoint, Checkpoint, MAX_TREE_SIZE};
 pub use cosignature::{
@@ -25,6 +27,9 @@ pub use cosignature::{
 pub use error::{NameError, NoteError};
 pub use key::{key_id, validate_name, KeyAlgorithm, SignerKey, VerifierKey, Verifiers};
 pub use note::{sign_note, Note, NoteSignature, Verified, VerifiedSignature};
+pub use tlog_proof::{
+    TlogProof, TlogProofError, MAX_PROOF_HASHES, MAX_TLOG_PROOF_SIZE, TLOG_PROOF_HEADER,
+};
 
 /// Largest note (text and signatures) accepted or produced, as in Go, azul and torchwood.
 pub const MAX_NOTE_SIZE: usize = 1_000_000;

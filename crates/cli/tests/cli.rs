@@ -1,0 +1,900 @@
+//! End to end: the `cairn` client commands against a real `cairn serve` on loopback ports,
+//! and the monitor against loopback fixtures that rewrite history with the log's own key.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cairn_note::{Checkpoint, KeyAlgorithm, SignerKey};
+use cairn_tree::{
+    consistency_proof, encode_bundle, leaf_hash, Frontier, Hash, MemoryHashes, Tile, TileKind,
+};
+use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+
+fn cairn() -> Command {
+    let mut cmd = Command::new(CAIRN);
+    cmd.env("CAIRN_LOG", "warn").stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cairn args…` to completion.
+fn run(args: &[&str]) -> Output {
+    cairn().args(args).output().expect("run cairn")
+}
+
+fn run_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = cairn()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a child to exit, killing it after `limit`.
+fn wait_for(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("child did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads a child's stdout lines on a thread, so a test can wait for one with a deadline.
+fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A `cairn serve` on loopback ports with its own data directory; SIGTERM on drop.
+struct Server {
+    child: Option<Child>,
+    data: PathBuf,
+    public: String,
+    internal: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let log = fs::File::create(data.with_extension("serve.log")).unwrap();
+        let mut child = cairn()
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args([
+                "--public-listen",
+                "127.0.0.1:0",
+                "--internal-listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let lines = line_reader(&mut child);
+        let (mut public, mut internal) = (None, None);
+        while public.is_none() || internal.is_none() {
+            let line = lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("cairn serve printed its ports");
+            if let Some(url) = line.strip_prefix("public port: ") {
+                public = Some(url.to_owned());
+            }
+            if let Some(url) = line.strip_prefix("internal port: ") {
+                internal = Some(url.to_owned());
+            }
+        }
+        Server {
+            child: Some(child),
+            data: data.to_owned(),
+            public: public.unwrap(),
+            internal: internal.unwrap(),
+        }
+    }
+
+    fn vkey(&self) -> String {
+        self.data.join("log.vkey").display().to_string()
+    }
+
+    fn token(&self) -> String {
+        self.data.join("submit.token").display().to_string()
+    }
+
+    /// Submits one entry per line through `cairn submit --lines`; returns the NDJSON lines.
+    fn submit_lines(&self, lines: &str) -> Vec<Value> {
+        let out = run_stdin(
+            &[
+                "submit",
+                "--url",
+                &self.internal,
+                "--token-file",
+                &self.token(),
+                "--vkey",
+                &self.vkey(),
+                "--lines",
+            ],
+            lines.as_bytes(),
+        );
+        ok(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            sigterm(&child);
+            let status = wait_for(&mut child, Duration::from_secs(20));
+            assert!(status.success(), "cairn serve exited with {status:?}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// `cairn verify --json` on a receipt file; returns (success, reason code).
+fn verify_json(vkey: &str, receipt: &Path, extra: &[&str]) -> (bool, String) {
+    let mut args = vec!["verify", "--json", "--vkey", vkey];
+    args.extend_from_slice(extra);
+    let receipt = receipt.display().to_string();
+    args.push(&receipt);
+    let out = run(&args);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON from verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.success(), json["ok"] == true);
+    (
+        out.status.success(),
+        json["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Writes `text` with the first `from` replaced by `to`.
+fn tampered(dir: &Path, name: &str, text: &str, from: &str, to: &str) -> PathBuf {
+    assert!(text.contains(from), "{from:?} not in {text}");
+    let path = dir.join(name);
+    fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path
+}
+
+/// Changes one character of a base64 string in the middle, where any character is canonical.
+fn flip_char(b64: &str, at: usize) -> String {
+    let mut chars: Vec<char> = b64.chars().collect();
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        "submit",
+        "checkpoint",
+        "prove",
+        "verify",
+        "monitor",
+        "verify-store",
+    ] {
+        let out = ok(&run(&[cmd, "--help"]));
+        assert!(out.contains("Usage: cairn"), "{cmd}: {out}");
+    }
+}
+
+#[test]
+fn submit_verify_prove_and_reject_tampering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = Server::start(&dir.join("data"));
+    let vkey = server.vkey();
+
+    fs::write(dir.join("small.txt"), b"user alice logged in").unwrap();
+    let big: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(dir.join("big.bin"), &big).unwrap();
+    let receipts = dir.join("receipts");
+    let out = ok(&run(&[
+        "submit",
+        "--url",
+        &server.internal,
+        "--token-file",
+        &server.token(),
+        "--vkey",
+        &vkey,
+        "--receipts",
+        &receipts.display().to_string(),
+        &dir.join("small.txt").display().to_string(),
+        &dir.join("big.bin").display().to_string(),
+    ]));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(receipts.join("0.tlog-proof").is_file());
+    assert!(receipts.join("1.tlog-proof").is_file());
+    assert_eq!(fs::read(receipts.join("1.entry")).unwrap(), big);
+    assert!(!receipts.join("0.entry").exists());
+
+    // Lines from stdin, NDJSON receipts on stdout, a duplicate pointing at the original.
+    let ndjson = server.submit_lines("alpha\n\nbeta\nuser alice logged in\n");
+    assert_eq!(ndjson.len(), 3);
+    assert_eq!(ndjson[0]["index"], 2);
+    assert_eq!(ndjson[0]["source"], "stdin:1");
+    assert_eq!(ndjson[1]["source"], "stdin:3");
+    assert_eq!(
+        (ndjson[2]["index"].clone(), ndjson[2]["duplicate"].clone()),
+        (json!(0), json!(true))
+    );
+    let beta = dir.join("beta.tlog-proof");
+    fs::write(&beta, ndjson[1]["receipt"].as_str().unwrap()).unwrap();
+
+    // Offline verification: entry carried, entry beside the receipt, entry given.
+    assert_eq!(
+        verify_json(&vkey, &receipts.join("0.tlog-proof"), &[]),
+        (true, String::new())
+    );
+    assert_eq!(
+        verify_json(&vkey, &receipts.join("1.tlog-proof"), &[]),
+        (true, String::new())
+    );
+    assert_eq!(verify_json(&vkey, &beta, &[]), (true, String::new()));
+    let small = dir.join("small.txt").display().to_string();
+    assert!(verify_json(&vkey, &receipts.join("0.tlog-proof"), &["--entry", &small]).0);
+    let text = ok(&run(&[
+        "verify",
+        "--vkey",
+        &vkey,
+        &beta.display().to_string(),
+    ]));
+    assert!(text.starts_with("OK: entry 3 "), "{text}");
+    // The key may also be given as text.
+    let key_text = fs::read_to_string(&vkey).unwrap();
+    ok(&run(&[
+        "verify",
+        "--vkey",
+        key_text.trim(),
+        &beta.display().to_string(),
+    ]));
+
+    // The latest checkpoint, and proofs by index and by hash against it.
+    let cp: Value = serde_json::from_str(&ok(&run(&[
+        "checkpoint",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(cp["tree_size"], 4);
+    let proven = dir.join("proven.tlog-proof");
+    ok(&run(&[
+        "prove",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--index",
+        "2",
+        "--out",
+        &proven.display().to_string(),
+    ]));
+    assert_eq!(verify_json(&vkey, &proven, &[]), (true, String::new()));
+    let by_hash: Value = serde_json::from_str(&ok(&run(&[
+        "prove",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--json",
+        "--hash",
+        &leaf_hash(b"beta").to_hex(),
+    ])))
+    .unwrap();
+    assert_eq!(
+        (by_hash["index"].clone(), by_hash["tree_size"].clone()),
+        (json!(3), json!(4))
+    );
+    let big_proof = dir.join("big.tlog-proof");
+    ok(&run(&[
+        "prove",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--index",
+        "1",
+        "--out",
+        &big_proof.display().to_string(),
+    ]));
+    assert_eq!(fs::read(dir.join("big.entry")).unwrap(), big);
+    assert!(verify_json(&vkey, &big_proof, &[]).0);
+    let missing = run(&[
+        "prove",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--index",
+        "9",
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("index_beyond_tree"));
+
+    // Tampering, each with its reason.
+    let receipt = fs::read_to_string(&proven).unwrap();
+    let lines: Vec<&str> = receipt.lines().collect();
+    assert!(lines[1].starts_with("extra "), "{receipt}");
+    let changed_entry = dir.join("changed.txt");
+    fs::write(&changed_entry, b"alphA").unwrap();
+    assert_eq!(
+        verify_json(
+            &vkey,
+            &proven,
+            &["--entry", &changed_entry.display().to_string()]
+        ),
+        (false, "entry_mismatch".into())
+    );
+    // The checkpoint starts after the blank line: origin, size, root.
+    let blank = lines.iter().position(|l| l.is_empty()).unwrap();
+    let (origin_line, size_line, root_line) =
+        (lines[blank + 1], lines[blank + 2], lines[blank + 3]);
+    assert_eq!(size_line, "4", "{receipt}");
+    let cases = [
+        (
+            "proof.tlog-proof",
+            lines[3].to_owned(),
+            flip_char(lines[3], 10),
+            "proof_invalid",
+        ),
+        (
+            "extra.tlog-proof",
+            lines[1].to_owned(),
+            "extra YWxwaEE=".to_owned(),
+            "proof_invalid",
+        ),
+        (
+            "root.tlog-proof",
+            root_line.to_owned(),
+            flip_char(root_line, 10),
+            "bad_signature",
+        ),
+        (
+            "size.tlog-proof",
+            format!("{origin_line}\n4\n"),
+            format!("{origin_line}\n5\n"),
+            "bad_signature",
+        ),
+        (
+            "index.tlog-proof",
+            "index 2".to_owned(),
+            "index 02".to_owned(),
+            "malformed_receipt",
+        ),
+    ];
+    for (name, from, to, reason) in cases {
+        let path = tampered(dir, name, &receipt, &from, &to);
+        assert_eq!(
+            verify_json(&vkey, &path, &[]),
+            (false, reason.into()),
+            "{name}"
+        );
+    }
+    let sig_line = lines.last().unwrap();
+    let sig = sig_line.rsplit(' ').next().unwrap();
+    let path = tampered(dir, "sig.tlog-proof", &receipt, sig, &flip_char(sig, 40));
+    assert_eq!(
+        verify_json(&vkey, &path, &[]),
+        (false, "bad_signature".into())
+    );
+
+    // The wrong trust: another key under the same origin, a witness quorum nobody met.
+    let origin = key_text.split('+').next().unwrap();
+    let stranger = SignerKey::from_seed(origin, KeyAlgorithm::Ed25519, [5; 32]).unwrap();
+    assert_eq!(
+        verify_json(&stranger.verifier().to_text(), &proven, &[]),
+        (false, "bad_signature".into())
+    );
+    let witness = SignerKey::from_seed("w.example", KeyAlgorithm::Cosignature, [6; 32]).unwrap();
+    assert_eq!(
+        verify_json(
+            &vkey,
+            &proven,
+            &["--witness-key", &witness.verifier().to_text()]
+        ),
+        (false, "quorum_not_met".into())
+    );
+    let human = run(&["verify", "--vkey", &vkey, &path.display().to_string()]);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&human.stderr).starts_with("FAILED (bad_signature)"));
+}
+
+/// What a loopback fixture log serves: a signed checkpoint and the tree of `entries`.
+struct FixtureLog {
+    checkpoint: Vec<u8>,
+    entries: Vec<Vec<u8>>,
+    hashes: MemoryHashes,
+}
+
+impl FixtureLog {
+    fn new(checkpoint: Vec<u8>, entries: Vec<Vec<u8>>) -> Arc<Self> {
+        let mut frontier = Frontier::new();
+        let mut nodes = Vec::new();
+        frontier
+            .extend(entries.iter().map(|e| leaf_hash(e)), &mut nodes)
+            .unwrap();
+        let mut hashes = MemoryHashes::new();
+        hashes.store(&nodes);
+        Arc::new(FixtureLog {
+            checkpoint,
+            entries,
+            hashes,
+        })
+    }
+}
+
+/// The root of `entries` signed as a checkpoint with the log's own key from `data`.
+fn signed_fork(data: &Path, entries: &[Vec<u8>]) -> Vec<u8> {
+    let key = SignerKey::parse(fs::read_to_string(data.join("log.key")).unwrap().trim()).unwrap();
+    let root =
+        cairn_tree::root_of_hashes(&entries.iter().map(|e| leaf_hash(e)).collect::<Vec<_>>());
+    Checkpoint::new(key.name(), entries.len() as u64, root)
+        .unwrap()
+        .sign(&key)
+        .unwrap()
+        .to_bytes()
+}
+
+/// Serves a fixture log: `/checkpoint`, consistency proofs within its own tree, and the
+/// tiles and bundles of its first 256 entries.
+fn serve_fixture(rt: &Runtime, log: Arc<FixtureLog>) -> String {
+    async fn checkpoint(State(log): State<Arc<FixtureLog>>) -> Vec<u8> {
+        log.checkpoint.clone()
+    }
+    async fn consistency(
+        State(log): State<Arc<FixtureLog>>,
+        Query(q): Query<HashMap<String, u64>>,
+    ) -> Json<Value> {
+        let (old, new) = (q["old"], q["new"]);
+        let proof = consistency_proof(old, new, &log.hashes).unwrap();
+        Json(json!({
+            "old_size": old,
+            "tree_size": new,
+            "consistency_proof": proof.iter().map(Hash::to_base64).collect::<Vec<_>>(),
+            "checkpoint": "",
+        }))
+    }
+    async fn tile(State(log): State<Arc<FixtureLog>>, UrlPath(rest): UrlPath<String>) -> Vec<u8> {
+        let tile = Tile::parse(&format!("tile/{rest}")).unwrap();
+        let entries = &log.entries[..usize::from(tile.width)];
+        match tile.kind {
+            TileKind::Entries => encode_bundle(entries.iter().map(Vec::as_slice)).unwrap(),
+            TileKind::Hashes { .. } => entries.iter().flat_map(|e| leaf_hash(e).0).collect(),
+        }
+    }
+    let app = Router::new()
+        .route("/checkpoint", get(checkpoint))
+        .route("/v1/proof/consistency", get(consistency))
+        .route("/tile/{*rest}", get(tile))
+        .with_state(log);
+    serve_app(rt, app)
+}
+
+fn serve_app(rt: &Runtime, app: Router) -> String {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A webhook receiver: every JSON body POSTed to `/hook`.
+fn serve_webhook(rt: &Runtime) -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(seen): State<Arc<Mutex<Vec<Value>>>>, Json(body): Json<Value>| async move {
+                    seen.lock().unwrap().push(body);
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    (format!("{}/hook", serve_app(rt, app)), seen)
+}
+
+fn evidence_files(dir: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("evidence-")
+    });
+    files.sort();
+    files
+        .iter()
+        .map(|p| serde_json::from_slice(&fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+fn state_size(state: &Path) -> u64 {
+    let json: Value = serde_json::from_slice(&fs::read(state).unwrap()).unwrap();
+    json["checkpoint"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn monitor_catches_a_rewrite_and_remembers() {
+    let rt = Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let server = Server::start(&data);
+    server.submit_lines("one\ntwo\nthree\nfour\nfive\n");
+    let state = dir.join("state.json");
+    let evidence = dir.join("evidence");
+    let (vkey, state_arg, evidence_arg) = (
+        server.vkey(),
+        state.display().to_string(),
+        evidence.display().to_string(),
+    );
+    let monitor = |url: &str, extra: &[&str]| {
+        let mut args = vec![
+            "monitor", "--url", url, "--vkey", &vkey, "--state", &state_arg,
+        ];
+        args.extend_from_slice(&["--evidence-dir", &evidence_arg]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let first = ok(&monitor(&server.public, &["--once"]));
+    assert!(first.contains("size 5 verified"), "{first}");
+    assert_eq!(state_size(&state), 5);
+
+    // A history of 8 other entries, signed with the log's own key.
+    let forked: Vec<Vec<u8>> = (0..8).map(|i| format!("forged {i}").into_bytes()).collect();
+    let fork_note = signed_fork(&data, &forked);
+    let fork = serve_fixture(&rt, FixtureLog::new(fork_note.clone(), forked.clone()));
+    let (hook, posts) = serve_webhook(&rt);
+    let out = monitor(&fork, &["--once", "--webhook", &hook]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ALARM inconsistent"));
+    let found = evidence_files(&evidence);
+    assert_eq!(found.len(), 1);
+    let e = &found[0];
+    assert_eq!(e["kind"], "inconsistent");
+    assert_eq!(
+        e["served_checkpoint"],
+        String::from_utf8(fork_note).unwrap()
+    );
+    assert_eq!(
+        e["verified_checkpoint"].as_str().unwrap().lines().nth(1),
+        Some("5")
+    );
+    assert_eq!(
+        (
+            e["proof"]["old_size"].clone(),
+            e["proof"]["new_size"].clone()
+        ),
+        (json!(5), json!(8))
+    );
+    assert!(!e["proof"]["hashes"].as_array().unwrap().is_empty());
+    assert_eq!(posts.lock().unwrap().as_slice(), std::slice::from_ref(e));
+    assert_eq!(state_size(&state), 5, "a rewrite never advances the state");
+
+    // A new monitor process, from the persisted state, against a same-size rewrite.
+    let same_size = &forked[..5];
+    let same = serve_fixture(
+        &rt,
+        FixtureLog::new(signed_fork(&data, same_size), same_size.to_vec()),
+    );
+    let out = monitor(&same, &["--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("different root"));
+
+    // With --keep-going the daemon reports the fork once, keeps polling, and exits 0 on
+    // SIGTERM; the honest log still checks out afterwards.
+    let mut daemon = cairn()
+        .args([
+            "monitor",
+            "--url",
+            &fork,
+            "--vkey",
+            &server.vkey(),
+            "--state",
+        ])
+        .arg(&state)
+        .arg("--evidence-dir")
+        .arg(&evidence)
+        .args(["--interval", "100ms", "--keep-going", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(&mut daemon);
+    let alarm: Value =
+        serde_json::from_str(&lines.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(alarm["event"], "alarm");
+    std::thread::sleep(Duration::from_millis(500));
+    sigterm(&daemon);
+    assert!(wait_for(&mut daemon, Duration::from_secs(10)).success());
+    assert_eq!(
+        lines.try_iter().count(),
+        0,
+        "the same fork is reported once"
+    );
+    assert_eq!(evidence_files(&evidence).len(), 3);
+    ok(&monitor(&server.public, &["--once"]));
+}
+
+#[test]
+fn monitor_full_rebuilds_contents_and_catches_a_mismatch() {
+    let rt = Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = Server::start(&dir.join("data"));
+    server.submit_lines("a\nb\nc\n");
+    // The log's real checkpoint served over entries that are not the log's.
+    let real = http_get(&format!("{}/checkpoint", server.public));
+    let liar = serve_fixture(
+        &rt,
+        FixtureLog::new(real, vec![b"a".to_vec(), b"B".to_vec(), b"c".to_vec()]),
+    );
+    let state = dir.join("state.json").display().to_string();
+    let out = run(&[
+        "monitor",
+        "--url",
+        &liar,
+        "--vkey",
+        &server.vkey(),
+        "--state",
+        &state,
+        "--once",
+        "--full",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = evidence_files(dir);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["kind"], "content_mismatch");
+    assert!(
+        found[0]["message"].as_str().unwrap().contains("root"),
+        "{}",
+        found[0]
+    );
+    assert!(
+        !Path::new(&state).exists(),
+        "nothing verified, nothing kept"
+    );
+}
+
+/// A plain GET, from a test thread outside any runtime.
+fn http_get(url: &str) -> Vec<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::get(url)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    })
+}
+
+#[test]
+fn monitor_stays_quiet_on_an_honest_log_under_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = Server::start(&dir.join("data"));
+    let state = dir.join("state.json");
+    let mut daemon = cairn()
+        .args([
+            "monitor",
+            "--url",
+            &server.public,
+            "--vkey",
+            &server.vkey(),
+            "--state",
+        ])
+        .arg(&state)
+        .args([
+            "--interval",
+            "50ms",
+            "--full",
+            "--json",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = line_reader(&mut daemon);
+    let first: Value =
+        serde_json::from_str(&lines.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(first["event"], "metrics");
+    let metrics_url = first["url"].as_str().unwrap().to_owned();
+
+    // Writers in parallel with the monitor: batches through the client library, lines
+    // through the CLI.
+    let rt = Runtime::new().unwrap();
+    let key =
+        cairn_note::VerifierKey::parse(fs::read_to_string(server.vkey()).unwrap().trim()).unwrap();
+    let token = fs::read_to_string(server.token()).unwrap();
+    let writer = cairn_client::Client::new(&server.internal, key)
+        .unwrap()
+        .with_token(token.trim());
+    let load = rt.spawn(async move {
+        for round in 0..30 {
+            let batch: Vec<Vec<u8>> = (0..40)
+                .map(|i| format!("load {round} {i}").into_bytes())
+                .collect();
+            writer.submit_batch(&batch).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let text: String = (0..50).map(|i| format!("cli {i}\n")).collect();
+    server.submit_lines(&text);
+    rt.block_on(load).unwrap();
+    let total = 30 * 40 + 50;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !state.exists() || state_size(&state) < total {
+        assert!(Instant::now() < deadline, "the monitor did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = http_get(&metrics_url);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains(&format!("cairn_monitor_tree_size {total}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cairn_monitor_entries_verified_total"),
+        "{metrics}"
+    );
+    sigterm(&daemon);
+    assert!(wait_for(&mut daemon, Duration::from_secs(10)).success());
+    let events: Vec<Value> = lines
+        .try_iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    assert!(events.len() >= 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e["event"], "verified", "{e}");
+        assert_eq!(e["contents_rebuilt"], true);
+    }
+    assert!(evidence_files(dir).is_empty());
+    let persisted: Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert_eq!(persisted["full"]["size"], total);
+}
+
+#[test]
+fn verify_store_finds_a_flipped_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data);
+    let text: String = (0..300).map(|i| format!("stored {i}\n")).collect();
+    server.submit_lines(&text);
+    server.stop();
+    let data_arg = data.display().to_string();
+    let clean = ok(&run(&["verify-store", "--data-dir", &data_arg]));
+    assert!(clean.contains("checked 300 entries"), "{clean}");
+    assert!(clean.contains("OK"), "{clean}");
+
+    // Flip one byte of entry bundle 1 (entries 256..300) behind the store's back.
+    {
+        let db = sled::open(data.join("db")).unwrap();
+        let mut key = vec![b'E'];
+        key.extend_from_slice(&1u64.to_be_bytes());
+        let mut bundle = db.get(&key).unwrap().expect("bundle 1").to_vec();
+        bundle[5] ^= 0x01;
+        db.insert(key, bundle).unwrap();
+        db.flush().unwrap();
+    }
+    let out = run(&["verify-store", "--data-dir", &data_arg, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        report["problem"],
+        "entry 256 does not match its stored leaf hash"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PROBLEM: entry 256"));
+
+    let missing = run(&[
+        "verify-store",
+        "--data-dir",
+        &tmp.path().join("nothing").display().to_string(),
+    ]);
+    assert!(!missing.status.success());
+}

@@ -1,0 +1,300 @@
+//! The HTTP client against an in-process `cairn_api` server (memory store): every answer is
+//! verified, what it returns verifies offline, and a server that lies is caught.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_api::{AccessPolicy, ServeOptions, TcpListenerSpec};
+use cairn_client::*;
+use cairn_log::{Log, LogConfig, LogSigner};
+use cairn_note::{KeyAlgorithm, SignerKey, VerifierKey};
+use cairn_storage::MemoryStore;
+use cairn_tree::{leaf_hash, Frontier, VerifyError};
+use tokio::sync::oneshot;
+
+const TOKEN: &str = "test-token";
+
+struct Server {
+    public: String,
+    internal: String,
+    key: VerifierKey,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start() -> Server {
+    let signer = LogSigner::generate("test.example/log").unwrap();
+    let key = signer.verifier_key().clone();
+    let log =
+        Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap());
+    let bind = || TcpListener::bind("127.0.0.1:0").unwrap();
+    let (public, internal) = (bind(), bind());
+    let addr = |l: &TcpListener| format!("http://{}", l.local_addr().unwrap());
+    let (public_url, internal_url) = (addr(&public), addr(&internal));
+    let options = ServeOptions {
+        public: TcpListenerSpec::Bound(public),
+        internal: TcpListenerSpec::Bound(internal),
+        public_tls: None,
+        internal_tls: None,
+        policy: AccessPolicy {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+            token_digests: vec![cairn_api::token_digest(TOKEN)],
+        },
+        max_body_bytes: 16 << 20,
+        request_timeout: Duration::from_secs(10),
+        max_concurrent_requests: 64,
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(cairn_api::serve(log, options, None, |_| {}, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        public: public_url,
+        internal: internal_url,
+        key,
+        stop: Some(stop),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_prove_follow_and_audit() {
+    let server = start().await;
+    let writer = Client::new(&server.internal, server.key.clone())
+        .unwrap()
+        .with_token(TOKEN);
+    let reader = Client::new(&format!("{}/", server.public), server.key.clone()).unwrap();
+
+    let empty = reader.checkpoint().await.unwrap();
+    assert_eq!(empty.size(), 0);
+
+    let one = writer.submit(b"first").await.unwrap();
+    assert_eq!((one.index, one.duplicate), (0, false));
+    assert_eq!(one.leaf_hash, leaf_hash(b"first"));
+    // What the client accepted verifies offline, byte for byte.
+    let text = one.to_tlog_proof().to_bytes();
+    assert_eq!(
+        verify_receipt_bytes(&text, None, &server.key, None).unwrap(),
+        one
+    );
+    let first = reader.checkpoint().await.unwrap();
+
+    let mut batch: Vec<Vec<u8>> = (1..600)
+        .map(|i| format!("entry {i}").into_bytes())
+        .collect();
+    batch.push(b"first".to_vec());
+    batch.push(vec![7u8; ENTRY_IN_EXTRA_MAX + 100]);
+    let receipts = writer.submit_batch(&batch).await.unwrap();
+    assert_eq!(receipts.len(), batch.len());
+    assert_eq!(receipts[0].index, 1);
+    let dup = &receipts[599];
+    assert!(dup.duplicate);
+    assert_eq!(dup.index, 0, "a duplicate points at the original leaf");
+    let large = &receipts[600];
+    assert_eq!(large.index, 600);
+    assert!(!large.entry_in_receipt());
+    assert_eq!(large.to_tlog_proof().extra, None);
+
+    // Proofs by index and by hash, against the latest (cosigned) checkpoint.
+    let latest = reader.checkpoint().await.unwrap();
+    assert_eq!(latest.size(), 601);
+    let by_index = reader.prove_index(300).await.unwrap();
+    assert_eq!(by_index.entry, b"entry 300");
+    assert_eq!(by_index.checkpoint, latest);
+    let by_hash = reader.prove_hash(&leaf_hash(b"entry 42")).await.unwrap();
+    assert_eq!(by_hash.index, 42);
+    let large_proof = reader.prove_index(600).await.unwrap();
+    assert!(verify_receipt(
+        &large_proof.to_tlog_proof(),
+        Some(&batch[600]),
+        &server.key,
+        None
+    )
+    .is_ok());
+    match reader.prove_index(601).await {
+        Err(ClientError::Status {
+            status: 400, code, ..
+        }) => {
+            assert_eq!(code, "index_beyond_tree")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Consistency: any two checkpoints, either order; the empty tree needs no proof.
+    assert!(!reader
+        .prove_consistent(&first, &latest)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!reader
+        .prove_consistent(&latest, &first)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(reader
+        .prove_consistent(&empty, &latest)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(reader
+        .prove_consistent(&latest, &latest)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The full download rebuilds the root, from scratch and incrementally.
+    let mut last = 0;
+    let full = reader
+        .verify_contents(&Frontier::new(), &latest, &mut |n| last = n)
+        .await
+        .unwrap();
+    assert_eq!((full.size(), full.root(), last), (601, latest.root(), 601));
+    let part = reader
+        .verify_contents(&Frontier::new(), &first, &mut |_| {})
+        .await
+        .unwrap();
+    let rest = reader
+        .verify_contents(&part, &latest, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(rest, full);
+    let reloaded = frontier_from_hashes(full.size(), full.hashes()).unwrap();
+    assert_eq!(reloaded, full);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_trust_and_refusals() {
+    let server = start().await;
+    let stranger = SignerKey::from_seed("test.example/log", KeyAlgorithm::Ed25519, [9; 32])
+        .unwrap()
+        .verifier();
+    let reader = Client::new(&server.public, stranger.clone()).unwrap();
+    assert!(matches!(
+        reader.checkpoint().await,
+        Err(ClientError::Verify(VerifyFailure::BadSignature(_)))
+    ));
+    // A receipt is refused under the wrong key, though the entry was logged.
+    let writer = Client::new(&server.internal, stranger)
+        .unwrap()
+        .with_token(TOKEN);
+    let err = writer.submit(b"x").await.unwrap_err();
+    assert!(err.is_misbehaviour(), "{err}");
+
+    let no_token = Client::new(&server.internal, server.key.clone()).unwrap();
+    match no_token.submit(b"x").await {
+        Err(ClientError::Status {
+            status: 401, code, ..
+        }) => assert_eq!(code, "unauthorized"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        Client::new("ftp://example.com", server.key.clone()),
+        Err(ClientError::BadUrl { .. })
+    ));
+}
+
+/// A write port that answers every submission with the receipt of another entry, and a read
+/// port whose consistency proofs are corrupted: both must be caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_server_is_caught() {
+    use axum::routing::{get, post};
+    let server = start().await;
+    let honest = Client::new(&server.internal, server.key.clone())
+        .unwrap()
+        .with_token(TOKEN);
+    for i in 0..5 {
+        honest.submit(format!("e{i}").as_bytes()).await.unwrap();
+    }
+    let http = reqwest::Client::new();
+    let real_receipt = http
+        .post(format!("{}/v1/entries", server.internal))
+        .bearer_auth(TOKEN)
+        .body("someone else's entry")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let reader = Client::new(&server.public, server.key.clone()).unwrap();
+    let old = reader.checkpoint().await.unwrap();
+    let new_size = old.size();
+    let old_cp = reader.prove_index(0).await.unwrap().checkpoint;
+    // A checkpoint at size 2 exists (one per single submission).
+    let consistency = http
+        .get(format!(
+            "{}/v1/proof/consistency?old=2&new={new_size}",
+            server.public
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&consistency).unwrap();
+    let first = json["consistency_proof"][0].as_str().unwrap().to_owned();
+    let flipped = if first.starts_with('A') { "B" } else { "A" };
+    json["consistency_proof"][0] = format!("{flipped}{}", &first[1..]).into();
+    let corrupted = json.to_string();
+    let checkpoint_note = String::from_utf8(old_cp.note_bytes()).unwrap();
+
+    let app = axum::Router::new()
+        .route("/v1/entries", post(move || async move { real_receipt }))
+        .route(
+            "/v1/proof/consistency",
+            get(move || async move { corrupted }),
+        )
+        .route("/checkpoint", get(move || async move { checkpoint_note }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let liar = Client::new(&format!("http://{addr}"), server.key.clone()).unwrap();
+
+    match liar.submit(b"my entry").await {
+        Err(ClientError::Verify(VerifyFailure::EntryMismatch { given, .. })) => {
+            assert_eq!(given, leaf_hash(b"my entry"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The real checkpoint at size 2, to ask the liar for a proof from.
+    let at_two = {
+        let r = honest.submit(b"e1").await.unwrap();
+        assert!(r.duplicate);
+        let text = http
+            .get(format!(
+                "{}/v1/proof/inclusion?index=0&size=2",
+                server.public
+            ))
+            .header("accept", "text/plain")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let proof = TlogProof::parse(&text).unwrap();
+        verify_checkpoint(&proof.checkpoint.to_bytes(), &server.key, None).unwrap()
+    };
+    let latest = liar.checkpoint().await.unwrap();
+    match liar.prove_consistent(&at_two, &latest).await {
+        Err(ClientError::Inconsistent {
+            old_size: 2,
+            new_size,
+            proof,
+            reason: VerifyError::RootMismatch,
+        }) => {
+            assert_eq!(new_size, latest.size());
+            assert!(!proof.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
