@@ -25,6 +25,19 @@ pub struct FileConfig {
     pub internal: InternalFile,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub witnesses: WitnessesFile,
+}
+
+/// Witnesses the log asks for cosignatures.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessesFile {
+    /// `URL=VKEY` per witness.
+    pub endpoints: Option<Vec<String>>,
+    pub quorum: Option<usize>,
+    pub min_interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +145,19 @@ pub struct ServeArgs {
     /// sled page cache size in MiB. [default: 64]
     #[arg(long, env = "CAIRN_SLED_CACHE_MIB")]
     pub sled_cache_mib: Option<u64>,
+    /// A witness to collect cosignatures from, as `URL=VKEY` (repeat the flag; comma-separated
+    /// in the variable).
+    #[arg(long = "witness", env = "CAIRN_WITNESSES", value_delimiter = ',')]
+    pub witnesses: Option<Vec<String>>,
+    /// How many witnesses must cosign for the quorum metric to be met. [default: a majority]
+    #[arg(long, env = "CAIRN_WITNESS_QUORUM")]
+    pub witness_quorum: Option<usize>,
+    /// Least time between two cosigning rounds, in milliseconds. [default: 1000]
+    #[arg(long, env = "CAIRN_WITNESS_MIN_INTERVAL_MS")]
+    pub witness_min_interval_ms: Option<u64>,
+    /// Time limit of one request to a witness, in milliseconds. [default: 10000]
+    #[arg(long, env = "CAIRN_WITNESS_TIMEOUT_MS")]
+    pub witness_timeout_ms: Option<u64>,
 }
 
 /// The merged, validated configuration.
@@ -155,6 +181,10 @@ pub struct ServeConfig {
     pub queue_capacity: usize,
     pub dedup: bool,
     pub sled_cache_bytes: u64,
+    pub witnesses: Vec<cairn_witness::WitnessEndpoint>,
+    pub witness_quorum: usize,
+    pub witness_min_interval: Duration,
+    pub witness_timeout: Duration,
 }
 
 pub fn read_file_config(path: Option<&Path>) -> Result<FileConfig> {
@@ -259,7 +289,43 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     if request_timeout_ms == 0 {
         bail!("internal.request_timeout_ms must be at least 1");
     }
+    let mut witnesses = Vec::new();
+    for (i, spec) in args
+        .witnesses
+        .clone()
+        .or_else(|| file.witnesses.endpoints.clone())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        witnesses.push(
+            cairn_witness::WitnessEndpoint::parse(spec.trim())
+                .with_context(|| format!("witnesses.endpoints[{i}] is not URL=VKEY"))?,
+        );
+    }
+    let witness_quorum = args
+        .witness_quorum
+        .or(file.witnesses.quorum)
+        .unwrap_or(witnesses.len() / 2 + 1);
+    if !witnesses.is_empty() && !(1..=witnesses.len()).contains(&witness_quorum) {
+        bail!(
+            "witnesses.quorum must be 1..={} (the number of witnesses), got {witness_quorum}",
+            witnesses.len()
+        );
+    }
     Ok(ServeConfig {
+        witness_quorum,
+        witness_min_interval: Duration::from_millis(
+            args.witness_min_interval_ms
+                .or(file.witnesses.min_interval_ms)
+                .unwrap_or(1000),
+        ),
+        witness_timeout: Duration::from_millis(
+            args.witness_timeout_ms
+                .or(file.witnesses.timeout_ms)
+                .unwrap_or(10_000),
+        ),
+        witnesses,
         data_dir,
         origin,
         public_listen: args
@@ -372,6 +438,10 @@ mod tests {
             ("[internal]\nallow = [\"10.0.0.300/8\"]\n", "allow"),
             ("[log]\nmax_bach = 3\n", "max_bach"),
             ("[internal]\nlisten = \"nowhere\"\n", "listen"),
+            (
+                "[witnesses]\nendpoints = [\"http://w\"]\n",
+                "witnesses.endpoints[0]",
+            ),
         ] {
             let err = format!("{:#}", with_file(text).unwrap_err());
             assert!(

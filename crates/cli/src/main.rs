@@ -12,6 +12,7 @@ mod setup;
 mod submit;
 mod verify;
 mod verify_store;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,9 @@ enum Command {
     VerifyStore(verify_store::VerifyStoreArgs),
     /// Load-test a running log over HTTP (or one it spawns with --spawn), verifying as it goes.
     Bench(Box<bench::BenchArgs>),
+    /// Run a C2SP witness that cosigns other logs' checkpoints when they stay consistent.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => monitor::run(args),
         Command::VerifyStore(args) => verify_store::run(args),
         Command::Bench(args) => bench::run(*args).map(|()| ExitCode::SUCCESS),
+        Command::Witness(cmd) => witness::run(cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -114,8 +114,37 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let cosigner = if cfg.witnesses.is_empty() {
+        None
+    } else {
+        let policy = cairn_note::WitnessPolicy::new(
+            cfg.witnesses.iter().map(|w| w.key.clone()).collect(),
+            cfg.witness_quorum,
+        )
+        .context("witnesses: invalid policy")?;
+        Some(Arc::new(
+            cairn_witness::Cosigner::new(
+                log.clone(),
+                cfg.witnesses.clone(),
+                policy,
+                cairn_witness::CosignerOptions {
+                    min_interval: cfg.witness_min_interval,
+                    request_timeout: cfg.witness_timeout,
+                    ..Default::default()
+                },
+            )
+            .context("witnesses: cannot start the cosigner")?,
+        ))
+    };
     runtime.block_on(async move {
-        cairn_api::serve(
+        // Cosigning runs beside the server and never on the submission path.
+        let (stop_cosigner, stopped) = tokio::sync::oneshot::channel::<()>();
+        let cosigner_task = cosigner.map(|c| {
+            c.spawn(async move {
+                let _ = stopped.await;
+            })
+        });
+        let served = cairn_api::serve(
             log,
             options,
             Some(metrics),
@@ -127,12 +156,17 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             shutdown_signal(),
         )
         .await
-        .context("server failed")
+        .context("server failed");
+        let _ = stop_cosigner.send(());
+        if let Some(task) = cosigner_task {
+            let _ = task.await;
+        }
+        served
     })
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -141,7 +141,7 @@ fn random_hex(bytes: usize) -> String {
 
 /// Writes a file that must not exist yet, via a temporary file and a rename so a crash
 /// never leaves half a key behind; `secret` files are created 0600.
-fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+pub(crate) fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
     let mut options = fs::OpenOptions::new();
