@@ -75,6 +75,41 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Gives the JSON error shape to error answers produced outside the handlers: 405 from the
+/// router, 413 from the body limits, 408 from the request timeout. Clients match on `code`, so
+/// every error needs one. Headers such as `Allow` are kept.
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the request body is over the configured limit",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request took longer than the configured limit",
+        ),
+        StatusCode::NOT_FOUND => ("no_such_resource", "no such resource"),
+        s if s.is_server_error() => ("internal", "the request failed"),
+        _ => ("bad_request", "the request could not be parsed"),
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    out
+}
+
 impl From<LogError> for ApiError {
     fn from(e: LogError) -> Self {
         match e {

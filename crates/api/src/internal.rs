@@ -125,12 +125,20 @@ async fn submit_batch(State(s): State<InternalState>, body: Bytes) -> Result<Res
     }
     let mut entries = Vec::with_capacity(req.entries.len());
     for (i, e) in req.entries.iter().enumerate() {
-        entries.push(STANDARD.decode(e).map_err(|err| {
+        let entry = STANDARD.decode(e).map_err(|err| {
             ApiError::bad_request(
                 "bad_base64",
                 format!("entry {i} is not standard base64: {err}"),
             )
-        })?);
+        })?;
+        // As on the single-entry route: an entry is 1 byte or more.
+        if entry.is_empty() {
+            return Err(ApiError::bad_request(
+                "empty_entry",
+                format!("entry {i} is empty"),
+            ));
+        }
+        entries.push(entry);
     }
     let bytes = entries.iter().map(Vec::len).sum();
     let n = entries.len();

@@ -161,6 +161,8 @@ fn limited(router: Router, options: &ServeOptions) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
         ))
+        // Outermost, so the 405s, 413s and 408s above get the JSON error shape too.
+        .layer(axum::middleware::map_response(crate::error::json_errors))
 }
 
 /// The addresses actually bound (useful with port 0).
@@ -179,6 +181,16 @@ pub async fn serve(
     on_bound: impl FnOnce(BoundAddrs),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    // Load the TLS material before binding: a missing or bad certificate or key must fail the
+    // start, not leave a port announced as bound while its listener task has died.
+    let tls = |files: &Option<TlsFiles>| -> Result<_, ServeError> {
+        Ok(match files {
+            Some(f) => Some(Arc::new(rustls_config(f)?)),
+            None => None,
+        })
+    };
+    let public_tls = tls(&options.public_tls)?;
+    let internal_tls = tls(&options.internal_tls)?;
     let public_listener = options.public.clone().bind()?;
     let internal_listener = options.internal.clone().bind()?;
     on_bound(BoundAddrs {
@@ -206,14 +218,14 @@ pub async fn serve(
     let public_task = tokio::spawn(run_listener(
         public_listener,
         public_app,
-        options.public_tls.clone(),
+        public_tls,
         public_handle.clone(),
         "public",
     ));
     let internal_task = tokio::spawn(run_listener(
         internal_listener,
         internal_app,
-        options.internal_tls.clone(),
+        internal_tls,
         internal_handle.clone(),
         "internal",
     ));
@@ -240,7 +252,7 @@ pub async fn serve(
 async fn run_listener(
     listener: TcpListener,
     app: Router,
-    tls: Option<TlsFiles>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     handle: Handle<SocketAddr>,
     port: &'static str,
 ) -> Result<(), ServeError> {
@@ -268,8 +280,8 @@ async fn run_listener(
         .header_read_timeout(Duration::from_secs(10));
     match tls {
         None => server.serve(make).await?,
-        Some(files) => {
-            let config = RustlsConfig::from_config(Arc::new(rustls_config(&files)?));
+        Some(config) => {
+            let config = RustlsConfig::from_config(config);
             server
                 .acceptor(RustlsAcceptor::new(config))
                 .serve(make)
