@@ -1,31 +1,23 @@
-//! The `c2sp.org/tlog-proof@v1` text format, for inclusion proofs and receipts.
-//!
-//! ```text
-//! c2sp.org/tlog-proof@v1
-//! extra <base64>          (optional)
-//! index <decimal>
-//! <base64 hash>           (the RFC 9162 audit path, leaf sibling first)
-//!
-//! <signed checkpoint note>
-//! ```
+//! Receipts and inclusion proofs as `c2sp.org/tlog-proof@v1` text, via `cairn_note::TlogProof`
+//! (the one implementation of the format, shared with the client's parser).
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
+use cairn_note::{Note, TlogProof};
 use cairn_tree::Hash;
 
-pub fn format_tlog_proof(index: u64, proof: &[Hash], note: &str, extra: Option<&[u8]>) -> String {
-    let mut out = String::from("c2sp.org/tlog-proof@v1\n");
-    if let Some(extra) = extra {
-        out.push_str("extra ");
-        out.push_str(&STANDARD.encode(extra));
-        out.push('\n');
-    }
-    out.push_str(&format!("index {index}\n"));
-    for h in proof {
-        out.push_str(&h.to_base64());
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(note);
-    out
+/// The tlog-proof document for leaf `index` with `proof` against the signed checkpoint `note`.
+/// The note comes from storage, so a parse failure means corruption and is reported, not
+/// papered over.
+pub fn format_tlog_proof(
+    index: u64,
+    proof: &[Hash],
+    note: &[u8],
+) -> Result<String, cairn_note::NoteError> {
+    let checkpoint = Note::parse(note)?;
+    let doc = TlogProof {
+        extra: None,
+        index,
+        proof: proof.to_vec(),
+        checkpoint,
+    };
+    Ok(String::from_utf8(doc.to_bytes()).expect("tlog-proof text is UTF-8"))
 }

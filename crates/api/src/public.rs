@@ -247,11 +247,9 @@ async fn inclusion(
     }
     let proof = s.log.inclusion_proof(index, size)?;
     if wants_text(&headers) {
-        let note = String::from_utf8(note).map_err(|e| ApiError::internal(e.to_string()))?;
-        return Ok(text(
-            format_tlog_proof(index, &proof, &note, None),
-            "no-store",
-        ));
+        let doc = format_tlog_proof(index, &proof, &note)
+            .map_err(|e| ApiError::internal(format!("stored checkpoint at {size}: {e}")))?;
+        return Ok(text(doc, "no-store"));
     }
     let leaf = leaf_at(&s.log, index, size)?;
     Ok(json(&InclusionResponse {
