@@ -1,25 +1,45 @@
-//! In-process ingest benchmark for the log engine on sled (issue 4's targets): no HTTP,
-//! 256-byte unique entries, fsync before every acknowledgement, dedup on.
+//! In-process ingest benchmark for the log engine (issue 4's targets): no HTTP, 256-byte
+//! unique entries, fsync before every acknowledgement, dedup on unless `--no-dedup`.
 //!
 //! ```text
 //! cargo bench -p cairn-log --bench ingest -- [--entries N] [--writers W] [--per-call K]
 //!                                            [--latency-secs S] [--dir PATH]
+//!                                            [--backend sled|fjall] [--no-dedup]
+//!                                            [--cache-mib M] [--memtable-mib M]
+//!                                            [--offered RATE] [--fjall-workers N]
+//!                                            [--settle-secs S]
 //! ```
+//!
+//! `--backend` picks the store (sled, the default, or fjall) so both can be measured with the
+//! same workload; `--cache-mib` sets sled's page cache or fjall's block cache, and
+//! `--memtable-mib` fjall's memtable size per keyspace, `--fjall-workers` its background
+//! flush and compaction threads (defaults: the backends' options). `--settle-secs` idles
+//! between phases 1 and 2, so an LSM's compaction backlog from the burst is not charged to
+//! the latency phase (default 0: it is).
 //!
 //! Phases, all in one run so their numbers compare:
 //! 1. throughput: W tasks submit K entries per call until N entries are in, with the rate
-//!    reported every 10% (so a slowdown as the log grows is visible);
-//! 2. latency: an open-loop generator offers half the measured rate for S seconds, one entry
-//!    per submission, and records submit→receipt times;
+//!    reported every 10% (so a slowdown as the log grows is visible), and the CPU time per
+//!    entry of the process and of the sequencer thread (less sensitive to a busy machine);
+//! 2. latency: an open-loop generator offers half the measured rate (or `--offered`) for S
+//!    seconds, one entry per submission, and records submit→receipt times, also per second
+//!    of the run so stalls show up;
 //! 3. restart: the log is closed and reopened, timing `Log::open`;
-//! 4. footprint: peak and current RSS, and sled's size on disk per entry.
+//! 4. footprint: peak RSS during phase 1 and overall, RSS after the reopen, and the size on
+//!    disk per entry, both as the backend reports it and as the sum of the directory's files.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_log::{Log, LogConfig, LogSigner};
-use cairn_storage::{SledOptions, SledStore};
+use cairn_storage::{FjallOptions, FjallStore, LogStore, SledOptions, SledStore};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sled,
+    Fjall,
+}
 
 struct Args {
     entries: u64,
@@ -27,6 +47,13 @@ struct Args {
     per_call: usize,
     latency_secs: u64,
     dir: Option<std::path::PathBuf>,
+    backend: Backend,
+    dedup: bool,
+    cache_mib: Option<u64>,
+    memtable_mib: Option<u64>,
+    offered: Option<f64>,
+    fjall_workers: Option<usize>,
+    settle_secs: u64,
 }
 
 fn parse_args() -> Args {
@@ -36,6 +63,13 @@ fn parse_args() -> Args {
         per_call: 16,
         latency_secs: 10,
         dir: None,
+        backend: Backend::Sled,
+        dedup: true,
+        cache_mib: None,
+        memtable_mib: None,
+        offered: None,
+        fjall_workers: None,
+        settle_secs: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,6 +80,19 @@ fn parse_args() -> Args {
             "--per-call" => a.per_call = value().parse().expect("--per-call"),
             "--latency-secs" => a.latency_secs = value().parse().expect("--latency-secs"),
             "--dir" => a.dir = Some(value().into()),
+            "--backend" => {
+                a.backend = match value().as_str() {
+                    "sled" => Backend::Sled,
+                    "fjall" => Backend::Fjall,
+                    other => panic!("--backend is sled or fjall, not {other}"),
+                }
+            }
+            "--no-dedup" => a.dedup = false,
+            "--offered" => a.offered = Some(value().parse().expect("--offered")),
+            "--settle-secs" => a.settle_secs = value().parse().expect("--settle-secs"),
+            "--fjall-workers" => a.fjall_workers = Some(value().parse().expect("--fjall-workers")),
+            "--cache-mib" => a.cache_mib = Some(value().parse().expect("--cache-mib")),
+            "--memtable-mib" => a.memtable_mib = Some(value().parse().expect("--memtable-mib")),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -78,16 +125,101 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn open(dir: &std::path::Path, signer_key: &str) -> (Arc<Log>, Arc<SledStore>, Duration) {
+/// The opened store, kept by its concrete type for the backend's own size-on-disk figure.
+enum Store {
+    Sled(Arc<SledStore>),
+    Fjall(Arc<FjallStore>),
+}
+
+impl Store {
+    fn size_on_disk(&self) -> u64 {
+        match self {
+            Store::Sled(s) => s.size_on_disk().unwrap(),
+            Store::Fjall(s) => s.size_on_disk().unwrap(),
+        }
+    }
+}
+
+/// Sum of the file sizes under `dir`: the same yardstick for every backend.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn open(dir: &std::path::Path, signer_key: &str, args: &Args) -> (Arc<Log>, Store, Duration) {
     let started = Instant::now();
-    let store = Arc::new(SledStore::open(dir, &SledOptions::default()).expect("open sled"));
+    let (store, dyn_store): (Store, Arc<dyn LogStore>) = match args.backend {
+        Backend::Sled => {
+            let mut options = SledOptions::default();
+            if let Some(m) = args.cache_mib {
+                options.cache_capacity = m << 20;
+            }
+            let s = Arc::new(SledStore::open(dir, &options).expect("open sled"));
+            (Store::Sled(s.clone()), s)
+        }
+        Backend::Fjall => {
+            let mut options = FjallOptions::default();
+            if let Some(m) = args.cache_mib {
+                options.cache_size = m << 20;
+            }
+            if let Some(m) = args.memtable_mib {
+                options.max_memtable_size = m << 20;
+            }
+            options.worker_threads = args.fjall_workers;
+            let s = Arc::new(FjallStore::open(dir, &options).expect("open fjall"));
+            (Store::Fjall(s.clone()), s)
+        }
+    };
     let log = Log::open(
-        store.clone(),
+        dyn_store,
         LogSigner::from_signer_key(signer_key).unwrap(),
-        LogConfig::default(),
+        LogConfig {
+            dedup: args.dedup,
+            ..LogConfig::default()
+        },
     )
     .expect("open log");
     (Arc::new(log), store, started.elapsed())
+}
+
+/// CPU seconds (user + system) used so far by the whole process, and by the threads named
+/// `cairn-sequencer`. On a shared machine wall-clock rates depend on the neighbours; CPU
+/// per entry does much less, and the sequencer's share shows how close it is to being the
+/// bottleneck (it is one thread).
+fn cpu_secs() -> (f64, f64) {
+    // Fields 14 and 15 of /proc/<pid>/stat, counted after the `(comm)` field, which may
+    // contain spaces; clock ticks are 100 per second on Linux.
+    let ticks = |stat: &str| -> f64 {
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (get(11) + get(12)) / 100.0
+    };
+    let process = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| ticks(&s))
+        .unwrap_or(0.0);
+    let mut sequencer = 0.0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.filter_map(Result::ok) {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "cairn-sequencer" {
+                sequencer += std::fs::read_to_string(t.path().join("stat"))
+                    .map(|s| ticks(&s))
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    (process, sequencer)
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -109,13 +241,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (log, _, _) = open(&dir, &signer_key);
+    let (log, _, _) = open(&dir, &signer_key, &args);
     let start_size = log.checkpoint().size;
     println!(
-        "ingest: {} entries of 256 B, {} writers x {} per call, fsync per batch, dedup on, dir {}",
+        "ingest: {} entries of 256 B, {} writers x {} per call, fsync per batch, dedup {}, backend {}, dir {}",
         args.entries,
         args.writers,
         args.per_call,
+        if args.dedup { "on" } else { "off" },
+        match args.backend {
+            Backend::Sled => "sled",
+            Backend::Fjall => "fjall",
+        },
         dir.display()
     );
 
@@ -124,6 +261,7 @@ fn main() {
     let done = Arc::new(AtomicU64::new(0));
     let target = args.entries;
     let started = Instant::now();
+    let cpu_before = cpu_secs();
     runtime.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..args.writers {
@@ -145,8 +283,7 @@ fn main() {
                                 break;
                             }
                             Err(cairn_log::LogError::Overloaded { retry_after }) => {
-                                tokio::time::sleep(retry_after.min(Duration::from_millis(5)))
-                                    .await
+                                tokio::time::sleep(retry_after.min(Duration::from_millis(5))).await
                             }
                             Err(e) => panic!("submit failed: {e}"),
                         }
@@ -197,13 +334,27 @@ fn main() {
         stats.integration_micros.load(Ordering::Relaxed) as f64 / batches as f64 / 1000.0
     );
     let rate = target as f64 / elapsed.as_secs_f64();
+    let ingest_peak = rss_kib("VmHWM:");
+    let cpu_after = cpu_secs();
+    println!(
+        "cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry ({:.0}% of the phase's wall time)",
+        (cpu_after.0 - cpu_before.0) * 1e6 / target as f64,
+        (cpu_after.1 - cpu_before.1) * 1e6 / target as f64,
+        (cpu_after.1 - cpu_before.1) * 100.0 / elapsed.as_secs_f64()
+    );
+
+    std::thread::sleep(Duration::from_secs(args.settle_secs));
 
     // Phase 2: latency at half the measured rate, open loop.
-    let offered = (rate / 2.0).max(1.0);
+    let offered = args.offered.unwrap_or(rate / 2.0).max(1.0);
     let latencies = runtime.block_on(async {
         let interval = Duration::from_secs_f64(1.0 / offered);
         let end = Instant::now() + Duration::from_secs(args.latency_secs);
-        let mut handles = Vec::new();
+        // Results come back over a channel rather than through kept JoinHandles: a finished
+        // task's memory stays allocated until its handle is awaited, and hundreds of
+        // thousands of them would dominate the footprint measured below.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u32)>();
+        let mut issued_count = 0usize;
         let mut n = start_size + target + 1_000_000_000;
         let mut due = Instant::now();
         while due < end {
@@ -211,24 +362,36 @@ fn main() {
             // the timer's resolution.
             let now = Instant::now();
             while due <= now {
-                let log = log.clone();
+                let (log, tx) = (log.clone(), tx.clone());
                 let e = entry(n);
                 n += 1;
-                let issued = due;
-                handles.push(tokio::spawn(async move {
+                let (seq, issued) = (issued_count, due);
+                issued_count += 1;
+                tokio::spawn(async move {
                     log.submit(e).await.expect("submit");
-                    issued.elapsed().as_micros() as u32
-                }));
+                    let _ = tx.send((seq, issued.elapsed().as_micros() as u32));
+                });
                 due += interval;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let mut out = Vec::with_capacity(handles.len());
-        for h in handles {
-            out.push(h.await.unwrap());
+        drop(tx);
+        let mut out = vec![0u32; issued_count];
+        while let Some((seq, micros)) = rx.recv().await {
+            out[seq] = micros;
         }
         out
     });
+    // Submissions are issued at a steady rate and kept in issue order, so chunks of one
+    // second's worth are the seconds of the run.
+    let per_second: Vec<String> = latencies
+        .chunks((offered.ceil() as usize).max(1))
+        .map(|c| {
+            let mut c = c.to_vec();
+            c.sort_unstable();
+            format!("{:.0}", percentile(&c, 0.99))
+        })
+        .collect();
     let mut sorted = latencies;
     sorted.sort_unstable();
     println!(
@@ -240,22 +403,30 @@ fn main() {
         percentile(&sorted, 0.99),
         percentile(&sorted, 1.0)
     );
+    println!("latency p99 per second (ms): {}", per_second.join(" "));
 
     // Phase 3 and 4: footprint, then restart.
     let size = log.checkpoint().size;
     let peak = rss_kib("VmHWM:");
     log.shutdown();
     drop(log);
-    let (log, store, open_time) = open(&dir, &signer_key);
+    let (log, store, open_time) = open(&dir, &signer_key, &args);
     assert_eq!(log.checkpoint().size, size);
-    let disk = store.size_on_disk().unwrap();
-    println!("restart: Log::open at {size} entries took {:.1} ms", open_time.as_secs_f64() * 1000.0);
+    let disk = store.size_on_disk();
+    let files = dir_bytes(&dir);
     println!(
-        "footprint: peak RSS {} MiB (after reopen {} MiB); sled on disk {:.1} MiB = {:.1} B/entry (payload 256 B + {:.1} B)",
+        "restart: Log::open at {size} entries took {:.1} ms",
+        open_time.as_secs_f64() * 1000.0
+    );
+    println!(
+        "footprint: peak RSS {} MiB during ingest, {} MiB overall (after reopen {} MiB); backend reports {:.1} MiB = {:.1} B/entry (payload 256 B + {:.1} B); files {:.1} MiB = {:.1} B/entry",
+        ingest_peak / 1024,
         peak / 1024,
         rss_kib("VmRSS:") / 1024,
         disk as f64 / (1 << 20) as f64,
         disk as f64 / size as f64,
-        disk as f64 / size as f64 - 256.0
+        disk as f64 / size as f64 - 256.0,
+        files as f64 / (1 << 20) as f64,
+        files as f64 / size as f64
     );
 }

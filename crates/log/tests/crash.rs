@@ -7,7 +7,8 @@
 //!   the signed head says, and every stored checkpoint matches the stored hashes);
 //! - the log keeps accepting entries.
 //!
-//! 20 kills by default; set `CAIRN_CRASH_ITERATIONS` for a longer run (docs/operations.md).
+//! 20 kills on sled (the default backend) and 8 on fjall by default; set
+//! `CAIRN_CRASH_ITERATIONS` for a longer run of both (docs/operations.md).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -16,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_log::{Log, LogConfig, LogSigner};
-use cairn_storage::{audit, LogStore, SledOptions, SledStore, StoreTiles};
+use cairn_storage::{
+    audit, FjallOptions, FjallStore, LogStore, SledOptions, SledStore, StoreTiles,
+};
 use cairn_tree::{
     consistency_proof, entry_bundle_width, leaf_hash, parse_bundle, verify_consistency, Hash,
     TileHashSource,
@@ -49,12 +52,31 @@ fn entry_at(store: &dyn LogStore, index: u64, size: u64) -> Vec<u8> {
     entries[(index % 256) as usize].to_vec()
 }
 
+fn open_store(backend: &str, dir: &std::path::Path) -> Arc<dyn LogStore> {
+    match backend {
+        "sled" => Arc::new(SledStore::open(dir, &SledOptions::default()).unwrap()),
+        "fjall" => Arc::new(FjallStore::open(dir, &FjallOptions::default()).unwrap()),
+        other => panic!("unknown backend {other}"),
+    }
+}
+
 #[test]
 fn acknowledged_entries_survive_sigkill() {
+    crash_loop("sled", 20);
+}
+
+#[test]
+fn acknowledged_entries_survive_sigkill_on_fjall() {
+    // Fewer kills than sled: the default backend gets the long run, this one checks that
+    // fjall's journal gives the same guarantee.
+    crash_loop("fjall", 8);
+}
+
+fn crash_loop(backend: &str, default_iterations: u64) {
     let iterations: u64 = std::env::var("CAIRN_CRASH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(default_iterations);
     let mut seed: u64 = std::env::var("CAIRN_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -64,7 +86,7 @@ fn acknowledged_entries_survive_sigkill() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("crash test seed {seed} (set CAIRN_CRASH_SEED to repeat)");
+    eprintln!("crash test ({backend}) seed {seed} (set CAIRN_CRASH_SEED to repeat)");
     let mut next_random = move |bound: u64| {
         seed = seed
             .wrapping_mul(6364136223846793005)
@@ -82,7 +104,13 @@ fn acknowledged_entries_survive_sigkill() {
 
     for run in 0..iterations {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn-crash-child"))
-            .args([dir.path().to_str().unwrap(), &skey, &run.to_string(), "4"])
+            .args([
+                dir.path().to_str().unwrap(),
+                &skey,
+                &run.to_string(),
+                "4",
+                backend,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -102,7 +130,8 @@ fn acknowledged_entries_survive_sigkill() {
         let acks = reader.join().unwrap();
         total_acks += acks.len();
 
-        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let store = open_store(backend, dir.path());
+        let store = store.as_ref();
         let head = store.head().unwrap().expect("a head after the first start");
         let cp = signer
             .open(&head.checkpoint)
@@ -122,7 +151,7 @@ fn acknowledged_entries_survive_sigkill() {
                 ack.index,
                 head.size
             );
-            let entry = entry_at(&store, ack.index, head.size);
+            let entry = entry_at(store, ack.index, head.size);
             assert_eq!(
                 leaf_hash(&entry),
                 ack.leaf,
@@ -134,7 +163,7 @@ fn acknowledged_entries_survive_sigkill() {
         }
 
         // Consistent with everything seen before, by a verified proof from stored hashes.
-        let source = TileHashSource::new(head.size, StoreTiles(&store));
+        let source = TileHashSource::new(head.size, StoreTiles(store));
         for (&size, root) in &seen {
             if size == 0 || size > head.size {
                 assert!(
@@ -152,7 +181,7 @@ fn acknowledged_entries_survive_sigkill() {
         // No partial batch: every tile and bundle exactly as the head says; every stored
         // checkpoint signed and matching.
         let report = audit(
-            &store,
+            store,
             &|note| {
                 signer
                     .open(note)
@@ -168,11 +197,17 @@ fn acknowledged_entries_survive_sigkill() {
     assert!(last_size > 0);
 
     // The log keeps accepting entries after all those kills.
-    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
-    let log = Log::open(Arc::new(store), signer, LogConfig::default()).unwrap();
+    let log = Log::open(
+        open_store(backend, dir.path()),
+        signer,
+        LogConfig::default(),
+    )
+    .unwrap();
     let receipt = log
         .submit_many_blocking(vec![b"after the storm".to_vec()])
         .unwrap();
     assert_eq!(receipt[0].index, last_size);
-    eprintln!("{iterations} kills, {total_acks} acknowledgements checked, final size {last_size}");
+    eprintln!(
+        "{backend}: {iterations} kills, {total_acks} acknowledgements checked, final size {last_size}"
+    );
 }

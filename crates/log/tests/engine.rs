@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use cairn_log::{Log, LogConfig, LogError, LogSigner, Receipt};
 use cairn_storage::{
-    Head, IndexEntries, Integration, LogStore, MemoryStore, SledOptions, SledStore, StorageError,
+    FjallOptions, FjallStore, Head, IndexEntries, Integration, LogStore, MemoryStore, SledOptions,
+    SledStore, StorageError,
 };
 use cairn_tree::{leaf_hash, verify_consistency, verify_inclusion, Hash};
 
@@ -319,21 +320,20 @@ fn shutdown_integrates_what_was_accepted() {
     ));
 }
 
-#[test]
-fn restart_resumes_dedup_and_consistency_on_sled() {
+/// Ingests 300 entries, closes the log and its store, reopens both: dedup and consistency
+/// carry across the restart.
+fn restart_resumes_dedup_and_consistency(open: impl Fn(&std::path::Path) -> Arc<dyn LogStore>) {
     let dir = tempfile::tempdir().unwrap();
     let signer = signer();
     let skey = signer.signer_key_text();
     let first = {
-        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
-        let log = Log::open(Arc::new(store), signer, LogConfig::default()).unwrap();
+        let log = Log::open(open(dir.path()), signer, LogConfig::default()).unwrap();
         let entries: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().to_vec()).collect();
         log.submit_many_blocking(entries).unwrap();
         log.checkpoint()
     };
-    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
     let log = Log::open(
-        Arc::new(store),
+        open(dir.path()),
         LogSigner::from_signer_key(&skey).unwrap(),
         LogConfig::default(),
     )
@@ -346,6 +346,20 @@ fn restart_resumes_dedup_and_consistency_on_sled() {
     assert_eq!((r[1].index, r[1].duplicate), (300, false));
     let proof = log.consistency_proof(300, 301).unwrap();
     verify_consistency(300, 301, &first.root, &log.checkpoint().root, &proof).unwrap();
+}
+
+#[test]
+fn restart_resumes_dedup_and_consistency_on_sled() {
+    restart_resumes_dedup_and_consistency(|p| {
+        Arc::new(SledStore::open(p, &SledOptions::default()).unwrap())
+    });
+}
+
+#[test]
+fn restart_resumes_dedup_and_consistency_on_fjall() {
+    restart_resumes_dedup_and_consistency(|p| {
+        Arc::new(FjallStore::open(p, &FjallOptions::default()).unwrap())
+    });
 }
 
 #[test]

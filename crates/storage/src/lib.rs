@@ -1,5 +1,6 @@
-//! Storage for a Cairn log, behind one trait ([`LogStore`]) with two backends: `sled` (the
-//! embedded default, [`SledStore`]) and memory ([`MemoryStore`], for tests).
+//! Storage for a Cairn log, behind one trait ([`LogStore`]) with three backends: `sled` (the
+//! embedded default, [`SledStore`]), `fjall` (an LSM tree for higher ingest rates,
+//! [`FjallStore`]) and memory ([`MemoryStore`], for tests).
 //!
 //! What is stored is exactly what the C2SP tlog-tiles API serves: entry bundles and hash tiles,
 //! so reads need no translation, plus the signed checkpoints, witness cosignatures and the
@@ -11,6 +12,7 @@
 mod audit;
 pub mod conformance;
 mod error;
+mod fjall_store;
 mod integration;
 mod memory;
 mod sled_store;
@@ -18,6 +20,7 @@ mod tiles;
 
 pub use audit::{audit, AuditProblem, AuditReport, CheckpointCheck};
 pub use error::StorageError;
+pub use fjall_store::{FjallOptions, FjallStore};
 pub use integration::{validate_integration, Head, Integration};
 pub use memory::MemoryStore;
 pub use sled_store::{SledOptions, SledStore};

@@ -1,8 +1,8 @@
-//! Both backends through the same conformance suite, plus what only a disk store can show:
+//! Every backend through the same conformance suite, plus what only a disk store can show:
 //! data survives closing and reopening.
 
 use cairn_storage::conformance::{run_all, ReferenceLog};
-use cairn_storage::{LogStore, MemoryStore, SledOptions, SledStore};
+use cairn_storage::{FjallOptions, FjallStore, LogStore, MemoryStore, SledOptions, SledStore};
 
 #[test]
 fn memory_store_conforms() {
@@ -21,16 +21,49 @@ fn sled_store_conforms() {
 }
 
 #[test]
-fn sled_store_survives_reopen() {
+fn fjall_store_conforms() {
+    let dirs = std::cell::RefCell::new(Vec::new());
+    run_all(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path(), &FjallOptions::default()).unwrap();
+        dirs.borrow_mut().push(dir);
+        store
+    });
+}
+
+/// Tiny memtables force fjall to flush tables (and compact) during the suite, so reads are
+/// served from tables and not only from the memtables and the journal.
+fn tiny_fjall() -> FjallOptions {
+    FjallOptions {
+        max_memtable_size: 64 * 1024,
+        cache_size: 1024 * 1024,
+        ..FjallOptions::default()
+    }
+}
+
+#[test]
+fn fjall_store_conforms_with_tiny_memtables() {
+    let dirs = std::cell::RefCell::new(Vec::new());
+    run_all(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path(), &tiny_fjall()).unwrap();
+        dirs.borrow_mut().push(dir);
+        store
+    });
+}
+
+/// Writes 700 entries with one store, drops it, reopens the directory with another and
+/// checks everything came back.
+fn survives_reopen<S: LogStore>(open: impl Fn(&std::path::Path) -> S) {
     let dir = tempfile::tempdir().unwrap();
     let mut reference = ReferenceLog::new();
     {
-        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let store = open(dir.path());
         store.integrate(&reference.grow(Vec::new())).unwrap();
         let batch = reference.grow((0..700u32).map(|i| i.to_be_bytes().to_vec()).collect());
         store.integrate(&batch).unwrap();
     }
-    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let store = open(dir.path());
     let head = store.head().unwrap().unwrap();
     assert_eq!(head.size, 700);
     assert_eq!(head.checkpoint, reference.checkpoint_text(700));
@@ -40,6 +73,23 @@ fn sled_store_survives_reopen() {
     );
     assert_eq!(store.tile(0, 2).unwrap(), reference.tile_body(0, 2, 700));
     assert_eq!(store.checkpoint_sizes().unwrap(), vec![0, 700]);
+    assert_eq!(
+        store
+            .find_leaf(&cairn_tree::leaf_hash(&699u32.to_be_bytes()))
+            .unwrap(),
+        Some(699)
+    );
+}
+
+#[test]
+fn sled_store_survives_reopen() {
+    survives_reopen(|p| SledStore::open(p, &SledOptions::default()).unwrap());
+}
+
+#[test]
+fn fjall_store_survives_reopen() {
+    survives_reopen(|p| FjallStore::open(p, &FjallOptions::default()).unwrap());
+    survives_reopen(|p| FjallStore::open(p, &tiny_fjall()).unwrap());
 }
 
 #[test]
@@ -51,4 +101,17 @@ fn sled_refuses_a_foreign_format() {
         db.flush().unwrap();
     }
     assert!(SledStore::open(dir.path(), &SledOptions::default()).is_err());
+}
+
+#[test]
+fn fjall_refuses_another_backends_directory() {
+    // A sled data directory opened as fjall must not become a fresh, empty log beside it.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        store
+            .integrate(&ReferenceLog::new().grow(Vec::new()))
+            .unwrap();
+    }
+    assert!(FjallStore::open(dir.path(), &FjallOptions::default()).is_err());
 }

@@ -1,7 +1,8 @@
 //! Test harness for the crash-safety test (`tests/crash.rs`), not a user-facing tool.
 //!
-//! Opens a sled-backed log in the given directory with the given signer key and submits
-//! entries from several threads as fast as it can, printing one line per acknowledged entry:
+//! Opens a log in the given directory (on sled, or on fjall when the optional fifth argument
+//! says `fjall`) with the given signer key and submits entries from several threads as fast as
+//! it can, printing one line per acknowledged entry:
 //! `ack <index> <leaf hash hex> <checkpoint size> <checkpoint root hex> <duplicate>`.
 //! The parent kills it with SIGKILL at a random moment and checks what survived.
 
@@ -9,22 +10,46 @@ use std::io::Write;
 use std::sync::Arc;
 
 use cairn_log::{Log, LogConfig, LogSigner};
-use cairn_storage::{SledOptions, SledStore};
+use cairn_storage::{FjallOptions, FjallStore, LogStore, SledOptions, SledStore};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, dir, skey, run, threads] = args.as_slice() else {
-        eprintln!("usage: cairn-crash-child <data dir> <signer key> <run id> <threads>");
-        std::process::exit(2);
+    let (dir, skey, run, threads, backend) = match args.as_slice() {
+        [_, dir, skey, run, threads] => (dir, skey, run, threads, "sled"),
+        [_, dir, skey, run, threads, backend] => (dir, skey, run, threads, backend.as_str()),
+        _ => {
+            eprintln!(
+                "usage: cairn-crash-child <data dir> <signer key> <run id> <threads> [sled|fjall]"
+            );
+            std::process::exit(2);
+        }
     };
     let threads: usize = threads.parse().expect("thread count");
-    let store = SledStore::open(dir, &SledOptions::default()).expect("open store");
+    let store: Arc<dyn LogStore> = match backend {
+        "sled" => Arc::new(SledStore::open(dir, &SledOptions::default()).expect("open store")),
+        // Small memtables make fjall flush tables every few dozen batches, so kills also land
+        // during memtable flushes and compactions, not only during journal writes.
+        "fjall" => Arc::new(
+            FjallStore::open(
+                dir,
+                &FjallOptions {
+                    max_memtable_size: 256 * 1024,
+                    ..FjallOptions::default()
+                },
+            )
+            .expect("open store"),
+        ),
+        other => {
+            eprintln!("unknown backend {other}");
+            std::process::exit(2);
+        }
+    };
     let signer = LogSigner::from_signer_key(skey).expect("signer key");
     let config = LogConfig {
         max_batch: 64,
         ..LogConfig::default()
     };
-    let log = Arc::new(Log::open(Arc::new(store), signer, config).expect("open log"));
+    let log = Arc::new(Log::open(store, signer, config).expect("open log"));
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
