@@ -72,6 +72,8 @@ pub struct LogFile {
     pub queue_capacity: Option<usize>,
     pub dedup: Option<bool>,
     pub sled_cache_mib: Option<u64>,
+    pub storage: Option<crate::setup::Storage>,
+    pub cache_mib: Option<u64>,
 }
 
 /// Options shared by `serve` and `init`: where the data lives and what the log is called.
@@ -142,9 +144,12 @@ pub struct ServeArgs {
     /// Strict dedup: a repeated entry gets its original index. [default: true]
     #[arg(long, env = "CAIRN_DEDUP")]
     pub dedup: Option<bool>,
-    /// sled page cache size in MiB. [default: 64]
-    #[arg(long, env = "CAIRN_SLED_CACHE_MIB")]
-    pub sled_cache_mib: Option<u64>,
+    /// Database cache size in MiB (sled's page cache or fjall's block cache). [default: 64]
+    #[arg(long, env = "CAIRN_CACHE_MIB", alias = "sled-cache-mib")]
+    pub cache_mib: Option<u64>,
+    /// Embedded database for a new log (an existing one keeps its own). [default: sled]
+    #[arg(long, env = "CAIRN_STORAGE", value_enum)]
+    pub storage: Option<crate::setup::Storage>,
     /// A witness to collect cosignatures from, as `URL=VKEY` (repeat the flag; comma-separated
     /// in the variable).
     #[arg(long = "witness", env = "CAIRN_WITNESSES", value_delimiter = ',')]
@@ -180,7 +185,8 @@ pub struct ServeConfig {
     pub max_wait: Duration,
     pub queue_capacity: usize,
     pub dedup: bool,
-    pub sled_cache_bytes: u64,
+    pub cache_bytes: u64,
+    pub storage: Option<crate::setup::Storage>,
     pub witnesses: Vec<cairn_witness::WitnessEndpoint>,
     pub witness_quorum: usize,
     pub witness_min_interval: Duration,
@@ -362,11 +368,13 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
                 .unwrap_or(65_536),
         )?,
         dedup: args.dedup.or(file.log.dedup).unwrap_or(true),
-        sled_cache_bytes: args
-            .sled_cache_mib
+        cache_bytes: args
+            .cache_mib
+            .or(file.log.cache_mib)
             .or(file.log.sled_cache_mib)
             .unwrap_or(64)
             << 20,
+        storage: args.storage.or(file.log.storage),
     })
 }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use cairn_api::{AccessPolicy, BoundAddrs, ServeOptions, TcpListenerSpec, TlsFiles};
 use cairn_log::{Log, LogConfig};
-use cairn_storage::{SledOptions, SledStore};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::config::{self, ServeArgs, SetupArgs};
@@ -48,13 +47,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let setup = data.ensure(cfg.origin.as_deref())?;
     report_setup(&data, &setup);
 
-    let store = SledStore::open(
-        data.db(),
-        &SledOptions {
-            cache_capacity: cfg.sled_cache_bytes,
-        },
-    )
-    .with_context(|| format!("cannot open the database in {}", data.db().display()))?;
+    let store = data.open_store(cfg.storage, cfg.cache_bytes, true)?;
     let log_config = LogConfig {
         max_batch: cfg.max_batch,
         max_wait: cfg.max_wait,
@@ -63,9 +56,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         max_entry_len: cfg.max_entry_bytes,
     };
     let started = std::time::Instant::now();
-    let log = Arc::new(
-        Log::open(Arc::new(store), setup.signer, log_config).context("cannot open the log")?,
-    );
+    let log = Arc::new(Log::open(store, setup.signer, log_config).context("cannot open the log")?);
     tracing::info!(
         size = log.checkpoint().size,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -5,7 +5,8 @@
 //! <data-dir>/log.vkey             the verifier key clients and witnesses configure
 //! <data-dir>/submit.token         a random bearer token for the write port (0600)
 //! <data-dir>/submit.token.sha256  its SHA-256, the only form the server reads
-//! <data-dir>/db/                  the sled database
+//! <data-dir>/db/                  the sled database (default)
+//! <data-dir>/fjall/               or the fjall database (`--storage fjall`)
 //! ```
 //!
 //! Set-up is idempotent: existing files are kept, never overwritten, so rerunning `init` or
@@ -18,6 +19,25 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cairn_log::LogSigner;
 use rand_core::{OsRng, RngCore};
+
+/// Which embedded database holds the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// sled: the default.
+    Sled,
+    /// fjall: an LSM tree; about 3x sled's ingest rate, less disk and memory (docs/benchmarks.md).
+    Fjall,
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Storage::Sled => "sled",
+            Storage::Fjall => "fjall",
+        })
+    }
+}
 
 pub struct DataDir {
     pub root: PathBuf,
@@ -47,8 +67,72 @@ impl DataDir {
     pub fn token_digest(&self) -> PathBuf {
         self.root.join("submit.token.sha256")
     }
+    /// The sled database (the default backend).
     pub fn db(&self) -> PathBuf {
         self.root.join("db")
+    }
+    /// The fjall database, when the log was created with `--storage fjall`.
+    pub fn fjall(&self) -> PathBuf {
+        self.root.join("fjall")
+    }
+
+    /// The backend this directory already uses, if it holds a database.
+    pub fn existing_storage(&self) -> Option<Storage> {
+        if self.db().is_dir() {
+            Some(Storage::Sled)
+        } else if self.fjall().is_dir() {
+            Some(Storage::Fjall)
+        } else {
+            None
+        }
+    }
+
+    /// Opens the log's database. A directory keeps the backend it was created with: asking
+    /// for the other one is an error, never a silently empty second log.
+    pub fn open_store(
+        &self,
+        wanted: Option<Storage>,
+        cache_bytes: u64,
+        create: bool,
+    ) -> Result<std::sync::Arc<dyn cairn_storage::LogStore>> {
+        let existing = self.existing_storage();
+        let storage = match (existing, wanted) {
+            (Some(e), Some(w)) if e != w => bail!(
+                "storage: {} holds a {e} database; it cannot be opened as {w}",
+                self.root.display()
+            ),
+            (Some(e), _) => e,
+            (None, _) if !create => bail!("{} holds no database", self.root.display()),
+            (None, w) => w.unwrap_or(Storage::Sled),
+        };
+        Ok(match storage {
+            Storage::Sled => std::sync::Arc::new(
+                cairn_storage::SledStore::open(
+                    self.db(),
+                    &cairn_storage::SledOptions {
+                        cache_capacity: cache_bytes,
+                    },
+                )
+                .with_context(|| {
+                    format!("cannot open the sled database in {}", self.db().display())
+                })?,
+            ),
+            Storage::Fjall => std::sync::Arc::new(
+                cairn_storage::FjallStore::open(
+                    self.fjall(),
+                    &cairn_storage::FjallOptions {
+                        cache_size: cache_bytes,
+                        ..Default::default()
+                    },
+                )
+                .with_context(|| {
+                    format!(
+                        "cannot open the fjall database in {}",
+                        self.fjall().display()
+                    )
+                })?,
+            ),
+        })
     }
 
     /// Creates whatever is missing and loads the rest. `origin` is only used for a new key;
@@ -236,5 +320,21 @@ mod tests {
         data.ensure(None).unwrap();
         fs::write(data.vkey(), "someone+00000000+AAAA\n").unwrap();
         assert!(data.ensure(None).is_err());
+    }
+
+    #[test]
+    fn a_data_dir_keeps_its_storage_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        assert!(data.open_store(None, 1 << 20, false).is_err(), "created a database");
+        assert_eq!(data.existing_storage(), None);
+        drop(data.open_store(Some(Storage::Fjall), 1 << 20, true).unwrap());
+        assert_eq!(data.existing_storage(), Some(Storage::Fjall));
+        let Err(err) = data.open_store(Some(Storage::Sled), 1 << 20, true) else {
+            panic!("opened a fjall directory as sled");
+        };
+        assert!(err.to_string().contains("fjall database"), "{err}");
+        assert!(data.open_store(None, 1 << 20, false).is_ok());
+        assert!(!data.db().exists(), "a sled database appeared beside the fjall one");
     }
 }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use cairn_client::verify_checkpoint;
 use cairn_note::VerifierKey;
-use cairn_storage::{audit, LogStore, SledOptions, SledStore};
+use cairn_storage::audit;
 use clap::Args;
 use serde_json::json;
 
@@ -27,23 +27,14 @@ pub struct VerifyStoreArgs {
 
 pub fn run(args: VerifyStoreArgs) -> Result<ExitCode> {
     let data = DataDir::new(&args.data_dir);
-    // Opening a missing database would create an empty one; refuse instead.
-    if !data.db().is_dir() {
-        bail!(
-            "{} holds no database (no db/ directory)",
-            args.data_dir.display()
-        );
-    }
     let vkey = std::fs::read_to_string(data.vkey())
         .with_context(|| format!("cannot read {}", data.vkey().display()))?;
     let key = VerifierKey::parse(vkey.trim())
         .with_context(|| format!("{} holds no valid verifier key", data.vkey().display()))?;
-    let store = SledStore::open(data.db(), &SledOptions::default()).with_context(|| {
-        format!(
-            "cannot open the database in {} (stop `cairn serve` first)",
-            data.db().display()
-        )
-    })?;
+    // Opening a missing database would create an empty one; `create: false` refuses instead.
+    let store = data
+        .open_store(None, 64 << 20, false)
+        .context("stop `cairn serve` first if it is running")?;
     let size = store.head()?.map_or(0, |h| h.size);
     let bar = progress(Some(size), "entries checked");
     let open = |note: &[u8]| {
@@ -51,7 +42,7 @@ pub fn run(args: VerifyStoreArgs) -> Result<ExitCode> {
             .map(|cp| (cp.size(), cp.root()))
             .map_err(|e| e.to_string())
     };
-    let report = audit(&store, &open, &mut |n| bar.set_position(n))?;
+    let report = audit(store.as_ref(), &open, &mut |n| bar.set_position(n))?;
     bar.finish_and_clear();
     if args.json {
         print_json(&json!({
