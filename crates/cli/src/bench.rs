@@ -11,6 +11,8 @@ use cairn_loadgen::{format_report, BenchConfig};
 use cairn_note::VerifierKey;
 use clap::Args;
 
+use crate::common::TlsArgs;
+
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Start a fresh `cairn serve` on a temporary data directory and benchmark it.
@@ -64,6 +66,9 @@ pub struct BenchArgs {
     /// Extra flags for the spawned server (e.g. `--serve-arg=--max-batch=8192`).
     #[arg(long = "serve-arg", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
+    // TLS towards both ports (also a --spawn server given TLS with --serve-arg).
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// A spawned `cairn serve`, stopped with SIGTERM when dropped.
@@ -169,6 +174,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let config = BenchConfig {
         internal_url: internal.trim_end_matches('/').into(),
         public_url: public.trim_end_matches('/').into(),
+        tls: args.tls.options()?,
         token,
         vkey,
         writers: args.writers,

@@ -1,5 +1,5 @@
-//! What the client subcommands share: loading trusted keys, receipt files, atomic writes,
-//! JSON output and progress bars.
+//! What the client subcommands share: loading trusted keys, TLS options, receipt files,
+//! atomic writes, JSON output and progress bars.
 
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use cairn_client::VerifiedReceipt;
+use cairn_client::{ClientIdentity, TlsOptions, VerifiedReceipt};
 use cairn_note::{VerifierKey, WitnessPolicy};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -46,6 +46,48 @@ impl TrustArgs {
         let quorum = self.quorum.unwrap_or(keys.len());
         let policy = WitnessPolicy::new(keys, quorum).context("invalid witness policy")?;
         Ok(Some(policy))
+    }
+}
+
+/// TLS towards the log's `https://` ports: a private CA, and a client certificate for a write
+/// port that requires one (`cairn serve --internal-client-ca`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// PEM file of CA certificates trusted for the server's certificate, in addition to the
+    /// system roots; repeat for more files.
+    #[arg(long = "ca-cert", value_name = "FILE", env = "CAIRN_CA_CERT")]
+    pub ca_certs: Vec<PathBuf>,
+    /// PEM client certificate (chain) to present for mutual TLS; needs --client-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CAIRN_CLIENT_CERT",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CAIRN_CLIENT_KEY",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    pub fn options(&self) -> Result<TlsOptions> {
+        let client_identity = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => Some(ClientIdentity::new(cert, key)),
+            (None, None) => None,
+            // clap already refuses this; kept for values that bypass it.
+            _ => bail!("--client-cert and --client-key go together: give both or neither"),
+        };
+        Ok(TlsOptions {
+            ca_certs: self.ca_certs.clone(),
+            client_identity,
+        })
     }
 }
 

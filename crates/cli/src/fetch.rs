@@ -9,7 +9,7 @@ use cairn_tree::Hash;
 use clap::{ArgGroup, Args};
 use serde_json::json;
 
-use crate::common::{self, print_json, receipt_json, write_receipt, TrustArgs};
+use crate::common::{self, print_json, receipt_json, write_receipt, TlsArgs, TrustArgs};
 
 #[derive(Args, Debug)]
 pub struct CheckpointArgs {
@@ -21,6 +21,8 @@ pub struct CheckpointArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -44,10 +46,12 @@ pub struct ProveArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
-fn client(url: &str, trust: &TrustArgs) -> Result<Client> {
-    let mut client = Client::new(url, trust.log_key()?)?;
+fn client(url: &str, trust: &TrustArgs, tls: &TlsArgs) -> Result<Client> {
+    let mut client = Client::new_with_tls(url, trust.log_key()?, &tls.options()?)?;
     if let Some(policy) = trust.policy()? {
         client = client.with_witness_policy(policy);
     }
@@ -55,7 +59,7 @@ fn client(url: &str, trust: &TrustArgs) -> Result<Client> {
 }
 
 pub fn checkpoint(args: CheckpointArgs) -> Result<ExitCode> {
-    let client = client(&args.url, &args.trust)?;
+    let client = client(&args.url, &args.trust, &args.tls)?;
     let cp = common::runtime()?.block_on(client.checkpoint())?;
     if args.json {
         print_json(&checkpoint_json(&cp));
@@ -88,7 +92,7 @@ pub fn checkpoint_json(cp: &VerifiedCheckpoint) -> serde_json::Value {
 }
 
 pub fn prove(args: ProveArgs) -> Result<ExitCode> {
-    let client = client(&args.url, &args.trust)?;
+    let client = client(&args.url, &args.trust, &args.tls)?;
     let hash = args
         .hash
         .as_deref()

@@ -60,7 +60,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,fjall=warn,lsm_tree=warn")),
+                // The platform verifier logs each certificate it rejects; the client commands
+                // report the same failure as their error.
+                .unwrap_or_else(|_| {
+                    EnvFilter::new("info,fjall=warn,lsm_tree=warn,rustls_platform_verifier=off")
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

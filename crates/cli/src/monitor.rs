@@ -28,7 +28,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::common::{self, parse_duration, print_json, progress, write_atomic};
+use crate::common::{self, parse_duration, print_json, progress, write_atomic, TlsArgs};
 
 /// Exit status when the log was caught misbehaving (1 is any other failure).
 const EXIT_ALARM: u8 = 2;
@@ -72,6 +72,9 @@ pub struct MonitorArgs {
     /// Print one JSON object per event instead of text.
     #[arg(long)]
     pub json: bool,
+    // TLS towards the log; the webhook uses the system roots only.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -197,7 +200,7 @@ struct Monitor {
 
 pub fn run(args: MonitorArgs) -> Result<ExitCode> {
     let key = common::read_key(&args.vkey, "--vkey")?;
-    let client = Client::new(&args.url, key.clone())?;
+    let client = Client::new_with_tls(&args.url, key.clone(), &args.tls.options()?)?;
     let state = State::load(&args.state, &key)?;
     let evidence_dir = match &args.evidence_dir {
         Some(d) => d.clone(),

@@ -326,15 +326,24 @@ mod tests {
     fn a_data_dir_keeps_its_storage_backend() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
-        assert!(data.open_store(None, 1 << 20, false).is_err(), "created a database");
+        assert!(
+            data.open_store(None, 1 << 20, false).is_err(),
+            "created a database"
+        );
         assert_eq!(data.existing_storage(), None);
-        drop(data.open_store(Some(Storage::Fjall), 1 << 20, true).unwrap());
+        drop(
+            data.open_store(Some(Storage::Fjall), 1 << 20, true)
+                .unwrap(),
+        );
         assert_eq!(data.existing_storage(), Some(Storage::Fjall));
         let Err(err) = data.open_store(Some(Storage::Sled), 1 << 20, true) else {
             panic!("opened a fjall directory as sled");
         };
         assert!(err.to_string().contains("fjall database"), "{err}");
         assert!(data.open_store(None, 1 << 20, false).is_ok());
-        assert!(!data.db().exists(), "a sled database appeared beside the fjall one");
+        assert!(
+            !data.db().exists(),
+            "a sled database appeared beside the fjall one"
+        );
     }
 }

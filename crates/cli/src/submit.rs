@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use cairn_client::{Client, VerifiedReceipt};
 use clap::Args;
 
-use crate::common::{self, print_json, progress, receipt_json, write_receipt};
+use crate::common::{self, print_json, progress, receipt_json, write_receipt, TlsArgs};
 
 /// Stop adding to a batch at this many bytes of entries: base64 grows them by a third, and
 /// the server's default request limit is 16 MiB.
@@ -46,6 +46,8 @@ pub struct SubmitArgs {
     /// Files to submit; `-`, or no file at all, reads standard input.
     #[arg(value_name = "FILE")]
     pub files: Vec<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// The entries to submit, read lazily so that a long input streams through in batches.
@@ -118,7 +120,8 @@ pub fn run(args: SubmitArgs) -> Result<ExitCode> {
     let key = common::read_key(&args.vkey, "--vkey")?;
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("cannot read {}", args.token_file.display()))?;
-    let client = Client::new(&args.url, key)?.with_token(token.trim());
+    let client =
+        Client::new_with_tls(&args.url, key, &args.tls.options()?)?.with_token(token.trim());
     if let Some(dir) = &args.receipts {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

@@ -25,6 +25,10 @@ const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 fn cairn() -> Command {
     let mut cmd = Command::new(CAIRN);
     cmd.env("CAIRN_LOG", "warn").stdin(Stdio::null());
+    // TLS settings of whoever runs the tests must not leak into them.
+    for var in ["CAIRN_CA_CERT", "CAIRN_CLIENT_CERT", "CAIRN_CLIENT_KEY"] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
@@ -105,6 +109,11 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// A server with extra `cairn serve` flags.
+    fn start_with(data: &Path, extra: &[&str]) -> Server {
         let log = fs::File::create(data.with_extension("serve.log")).unwrap();
         let mut child = cairn()
             .args(["serve", "--data-dir"])
@@ -115,6 +124,7 @@ impl Server {
                 "--internal-listen",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -897,4 +907,282 @@ fn verify_store_finds_a_flipped_byte() {
         &tmp.path().join("nothing").display().to_string(),
     ]);
     assert!(!missing.status.success());
+}
+
+/// A CA, and certificates it issues: PEM texts, as `cairn serve` and the client flags read them.
+struct Pki {
+    ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Pki {
+            ca_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// Returns (certificate PEM, private key PEM).
+    fn issue(&self, names: &[&str], usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "cairn cli test");
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+#[track_caller]
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn client_commands_speak_mutual_tls_with_a_private_ca() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let pki = Pki::new("cairn cli test CA");
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (server_cert, server_key) = pki.issue(&["127.0.0.1", "localhost"], ServerAuth);
+    let (client_cert, client_key) = pki.issue(&["writer.internal"], ClientAuth);
+    let ca = file("ca.pem", &pki.ca_pem);
+    let server_cert = file("server.pem", &server_cert);
+    let server_key = file("server.key", &server_key);
+    let client_cert = file("client.pem", &client_cert);
+    let client_key = file("client.key", &client_key);
+
+    // TLS on both ports; client certificates required on the internal one only.
+    let server = Server::start_with(
+        &dir.join("data"),
+        &[
+            "--internal-tls-cert",
+            &server_cert,
+            "--internal-tls-key",
+            &server_key,
+            "--internal-client-ca",
+            &ca,
+            "--public-tls-cert",
+            &server_cert,
+            "--public-tls-key",
+            &server_key,
+        ],
+    );
+    assert!(
+        server.internal.starts_with("https://"),
+        "{}",
+        server.internal
+    );
+    assert!(server.public.starts_with("https://"), "{}", server.public);
+    let (vkey, token) = (server.vkey(), server.token());
+    let entry = file("entry.txt", "deploy v1.2.3 approved by carol");
+    let receipts = dir.join("receipts").display().to_string();
+    let submit = |tls: &[&str]| {
+        let mut args = vec![
+            "submit",
+            "--url",
+            &server.internal,
+            "--token-file",
+            &token,
+            "--vkey",
+            &vkey,
+            "--receipts",
+            &receipts,
+        ];
+        args.extend_from_slice(tls);
+        args.push(&entry);
+        run(&args)
+    };
+
+    // CA, client certificate and token: accepted, and the receipt verifies offline.
+    let out = ok(&submit(&[
+        "--ca-cert",
+        &ca,
+        "--client-cert",
+        &client_cert,
+        "--client-key",
+        &client_key,
+    ]));
+    assert!(out.contains("index 0 in tree size 1"), "{out}");
+    let receipt = dir.join("receipts/0.tlog-proof");
+    assert_eq!(verify_json(&vkey, &receipt, &[]), (true, String::new()));
+
+    // No client certificate: the write port refuses the handshake.
+    let err = failed(&submit(&["--ca-cert", &ca]));
+    assert!(err.contains("none of them is confirmed"), "{err}");
+    // The server's alert may or may not reach the client before its request goes out: the
+    // hint differs in confidence, not in substance.
+    assert!(
+        err.contains("the server requires a client certificate and none was given")
+            || err.contains("if it requires a client certificate, none was given"),
+        "{err}"
+    );
+    // The CA not trusted: the client refuses the server's certificate.
+    let err = failed(&submit(&[
+        "--client-cert",
+        &client_cert,
+        "--client-key",
+        &client_key,
+    ]));
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains("not issued by a trusted CA"), "{err}");
+
+    // A client certificate from another CA: refused.
+    let (foreign_cert, foreign_key) =
+        Pki::new("another CA").issue(&["writer.internal"], ClientAuth);
+    let foreign_cert = file("foreign.pem", &foreign_cert);
+    let foreign_key = file("foreign.key", &foreign_key);
+    let err = failed(&submit(&[
+        "--ca-cert",
+        &ca,
+        "--client-cert",
+        &foreign_cert,
+        "--client-key",
+        &foreign_key,
+    ]));
+    assert!(
+        err.contains("the server refused the client certificate")
+            || err.contains("it may have refused the client certificate"),
+        "{err}"
+    );
+
+    // Unusable files are named before anything is sent.
+    let err = failed(&submit(&["--ca-cert", &client_key]));
+    assert!(
+        err.contains(&format!(
+            "CA certificate file {client_key}: no PEM CERTIFICATE"
+        )),
+        "{err}"
+    );
+    let missing = dir.join("missing.pem").display().to_string();
+    let err = failed(&submit(&["--ca-cert", &missing]));
+    assert!(
+        err.contains(&format!("cannot read CA certificate file {missing}")),
+        "{err}"
+    );
+    let err = failed(&submit(&[
+        "--ca-cert",
+        &ca,
+        "--client-cert",
+        &client_cert,
+        "--client-key",
+        &server_key,
+    ]));
+    assert!(
+        err.contains("does not belong to the client certificate"),
+        "{err}"
+    );
+    let err = failed(&submit(&["--ca-cert", &ca, "--client-cert", &client_cert]));
+    assert!(err.contains("--client-key"), "{err}");
+    assert_eq!(
+        fs::read_dir(dir.join("receipts")).unwrap().count(),
+        1,
+        "only the first submission was accepted"
+    );
+
+    // The load generator, on both ports.
+    let report = ok(&run(&[
+        "bench",
+        "--url",
+        &server.internal,
+        "--public-url",
+        &server.public,
+        "--token-file",
+        &token,
+        "--vkey",
+        &vkey,
+        "--ca-cert",
+        &ca,
+        "--client-cert",
+        &client_cert,
+        "--client-key",
+        &client_key,
+        "--writers",
+        "2",
+        "--readers",
+        "1",
+        "--count",
+        "20",
+        "--quiet",
+        "--json",
+    ]));
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert!(report["entries"].as_u64().unwrap() >= 20, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["reads"].as_u64().unwrap() > 0, "{report}");
+
+    // The read port needs only the CA; here from the environment.
+    let with_ca_env = |args: &[&str]| {
+        cairn()
+            .env("CAIRN_CA_CERT", &ca)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cp = ok(&with_ca_env(&[
+        "checkpoint",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--json",
+    ]));
+    let cp: Value = serde_json::from_str(&cp).unwrap();
+    assert!(cp["tree_size"].as_u64().unwrap() > 20, "{cp}");
+    let proved = dir.join("proved.tlog-proof");
+    ok(&with_ca_env(&[
+        "prove",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--index",
+        "0",
+        "--out",
+        &proved.display().to_string(),
+    ]));
+    assert_eq!(verify_json(&vkey, &proved, &[]), (true, String::new()));
+    let state = dir.join("monitor.json").display().to_string();
+    ok(&with_ca_env(&[
+        "monitor",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--state",
+        &state,
+        "--once",
+    ]));
+    let err = failed(&run(&[
+        "checkpoint",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+    ]));
+    assert!(err.contains("UnknownIssuer"), "{err}");
 }

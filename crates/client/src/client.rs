@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use crate::error::ClientError;
+use crate::tls::{transport_hint, TlsOptions};
 use crate::verify::{make_receipt, verify_checkpoint, verify_receipt, VerifiedCheckpoint};
 use crate::VerifiedReceipt;
 
@@ -35,6 +36,9 @@ pub struct Client {
     token: Option<String>,
     log_key: VerifierKey,
     policy: Option<WitnessPolicy>,
+    /// Whether a client certificate is configured: it changes what a dropped TLS connection
+    /// most likely means.
+    client_identity: bool,
 }
 
 /// A receipt as the write port sends it (see `cairn_api::ReceiptJson`). The redundant fields
@@ -75,8 +79,20 @@ struct ErrorInner {
 
 impl Client {
     /// A client for the server at `base_url` (`http://` or `https://`, optionally with a path
-    /// prefix), verifying against `log_key`.
+    /// prefix), verifying against `log_key`. An `https://` server must have a certificate
+    /// from a system root; see [`Client::new_with_tls`] for a private CA or mTLS.
     pub fn new(base_url: &str, log_key: VerifierKey) -> Result<Client, ClientError> {
+        Client::new_with_tls(base_url, log_key, &TlsOptions::default())
+    }
+
+    /// Like [`Client::new`], with extra trusted CAs and a client certificate for `https://`
+    /// servers. The files are read and checked here: a bad one is a [`ClientError::Tls`]
+    /// naming it.
+    pub fn new_with_tls(
+        base_url: &str,
+        log_key: VerifierKey,
+        tls: &TlsOptions,
+    ) -> Result<Client, ClientError> {
         let bad = |reason: &str| ClientError::BadUrl {
             url: base_url.to_owned(),
             reason: reason.to_owned(),
@@ -88,13 +104,16 @@ impl Client {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(bad("a base URL has no query or fragment"));
         }
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(60));
+        let http = tls
+            .apply(builder)?
             .build()
             .map_err(|e| ClientError::Transport {
                 url: base_url.to_owned(),
                 source: e,
+                hint: None,
             })?;
         Ok(Client {
             http,
@@ -102,6 +121,7 @@ impl Client {
             token: None,
             log_key,
             policy: None,
+            client_identity: tls.client_identity.is_some(),
         })
     }
 
@@ -406,7 +426,11 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<(String, HeaderMap, Vec<u8>), ClientError> {
         let url = self.url(path);
-        let transport = |source| ClientError::Transport {
+        let transport = |source: reqwest::Error| ClientError::Transport {
+            hint: url
+                .starts_with("https:")
+                .then(|| transport_hint(&source, self.client_identity))
+                .flatten(),
             url: url.clone(),
             source,
         };

@@ -16,11 +16,21 @@ use crate::verify::VerifyFailure;
 pub enum ClientError {
     #[error("invalid base URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("request to {url} failed: {source}")]
+    /// A CA certificate, client certificate or key file that cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::TlsError),
+    /// Displayed without its source (reqwest's error), which follows in the error chain.
+    #[error(
+        "request to {url} failed{}",
+        hint.map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
     Transport {
         url: String,
         #[source]
         source: reqwest::Error,
+        /// What the failure most likely means, when it is recognisably about TLS trust or
+        /// client certificates (see [`TlsOptions`](crate::TlsOptions)).
+        hint: Option<&'static str>,
     },
     #[error("{url}: HTTP {status} {code}: {message}")]
     Status {

@@ -40,6 +40,8 @@ pub enum BenchError {
     Verification(String),
     #[error("bad configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Tls(#[from] cairn_client::TlsError),
 }
 
 /// What to run.
@@ -49,6 +51,9 @@ pub struct BenchConfig {
     pub internal_url: String,
     /// Base URL of the public (read) port.
     pub public_url: String,
+    /// Extra CA certificates and a client certificate for `https://` ports (both ports use
+    /// the same settings).
+    pub tls: cairn_client::TlsOptions,
     pub token: String,
     /// The log's key: every sampled checkpoint must be signed by it.
     pub vkey: VerifierKey,
@@ -217,9 +222,12 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
     if cfg.count.is_some() && cfg.writers == 0 {
         return Err(BenchError::Config("a count needs writers".into()));
     }
-    let http = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .pool_max_idle_per_host(cfg.writers + cfg.readers + 4)
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(60));
+    let http = cfg
+        .tls
+        .apply(builder)?
         .build()
         .map_err(|e| BenchError::Http {
             url: cfg.internal_url.clone(),
