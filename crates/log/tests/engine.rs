@@ -216,6 +216,9 @@ impl LogStore for GatedStore {
     fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.cosigned(size)
     }
+    fn latest_cosigned(&self, at_most: u64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        self.inner.latest_cosigned(at_most)
+    }
     fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
         self.inner.dedup_entries()
     }

@@ -285,6 +285,40 @@ pub fn check_cosigned<S: LogStore>(store: &S) {
     assert_eq!(store.cosigned(3).unwrap().unwrap(), b"one cosignature");
     store.put_cosigned(3, b"two cosignatures").unwrap();
     assert_eq!(store.cosigned(3).unwrap().unwrap(), b"two cosignatures");
+
+    // The newest cosigned checkpoint at or below a size, across several.
+    assert_eq!(store.latest_cosigned(2).unwrap(), None);
+    assert_eq!(
+        store.latest_cosigned(u64::MAX).unwrap(),
+        Some((3, b"two cosignatures".to_vec()))
+    );
+    store.integrate(&reference.grow(entries(3, 2))).unwrap();
+    store.integrate(&reference.grow(entries(5, 300))).unwrap();
+    assert_eq!(store.latest_cosigned(305).unwrap().unwrap().0, 3);
+    store.put_cosigned(305, b"at 305").unwrap();
+    store.put_cosigned(5, b"at 5").unwrap();
+    for (at_most, want) in [
+        (u64::MAX, Some(305)),
+        (305, Some(305)),
+        (304, Some(5)),
+        (5, Some(5)),
+        (4, Some(3)),
+        (3, Some(3)),
+        (0, None),
+    ] {
+        assert_eq!(
+            store
+                .latest_cosigned(at_most)
+                .unwrap()
+                .map(|(size, _)| size),
+            want,
+            "at most {at_most}"
+        );
+    }
+    assert_eq!(
+        store.latest_cosigned(4).unwrap().unwrap().1,
+        b"two cosignatures"
+    );
 }
 
 /// Runs the whole suite, each check on a fresh store from `make`.

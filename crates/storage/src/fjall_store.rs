@@ -308,6 +308,18 @@ impl LogStore for FjallStore {
         Self::get(&self.cosigned, &size.to_be_bytes())
     }
 
+    fn latest_cosigned(&self, at_most: u64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        // Big-endian sizes sort numerically, so the last key of the range is the newest.
+        self.cosigned
+            .range(..=at_most.to_be_bytes())
+            .next_back()
+            .map(|g| {
+                let (k, v) = g.into_inner()?;
+                Ok((be_u64(&k, "cosigned key")?, v.to_vec()))
+            })
+            .transpose()
+    }
+
     fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
         Ok(Box::new(self.dedup.iter().map(|g| {
             let (k, v) = g.into_inner()?;

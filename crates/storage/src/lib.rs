@@ -63,6 +63,11 @@ pub trait LogStore: Send + Sync {
     /// The cosigned checkpoint at `size`, if witnesses have cosigned it.
     fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// The cosigned checkpoint with the largest size at most `at_most`, as `(size, note)`.
+    /// A restarting log walks down from its head with this to find the newest checkpoint its
+    /// witnesses cosigned, without reading every checkpoint (one per batch) it ever published.
+    fn latest_cosigned(&self, at_most: u64) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
+
     /// The dedup index entries, for the audit: `(leaf hash, index)` in any order.
     fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError>;
 }

@@ -15,7 +15,7 @@ struct Inner {
     bundles: HashMap<u64, Vec<u8>>,
     dedup: HashMap<Hash, u64>,
     checkpoints: BTreeMap<u64, Vec<u8>>,
-    cosigned: HashMap<u64, Vec<u8>>,
+    cosigned: BTreeMap<u64, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -121,6 +121,15 @@ impl LogStore for MemoryStore {
 
     fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.inner.read().unwrap().cosigned.get(&size).cloned())
+    }
+
+    fn latest_cosigned(&self, at_most: u64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        let inner = self.inner.read().unwrap();
+        Ok(inner
+            .cosigned
+            .range(..=at_most)
+            .next_back()
+            .map(|(size, note)| (*size, note.clone())))
     }
 
     fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {

@@ -218,6 +218,16 @@ impl LogStore for SledStore {
         self.get(&u64_key(b'W', size))
     }
 
+    fn latest_cosigned(&self, at_most: u64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        // Big-endian sizes sort numerically, so the last key of the range is the newest.
+        self.db
+            .range(u64_key(b'W', 0)..=u64_key(b'W', at_most))
+            .next_back()
+            .transpose()?
+            .map(|(k, v)| Ok((be_u64(&k[1..], "cosigned key")?, v.to_vec())))
+            .transpose()
+    }
+
     fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
         Ok(Box::new(self.db.scan_prefix(b"D").map(|kv| {
             let (k, v) = kv?;
