@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use cairn_storage::{Integration, LogStore, StoreTiles};
 use cairn_tree::{
     bundle_prefix, consistency_proof, entry_bundle_width, inclusion_proof, leaf_hash, parse_bundle,
-    Hash, TileHashSource, TILE_WIDTH,
+    Hash, Prover, TileHashSource, TILE_WIDTH,
 };
 use tokio::sync::oneshot;
 
@@ -54,10 +54,18 @@ struct Request {
     reply: oneshot::Sender<Result<Vec<Receipt>, LogError>>,
 }
 
+/// The latest checkpoint and the prover for its size, swapped together so a reader never
+/// pairs one with the other's size.
+struct Latest {
+    checkpoint: Arc<SignedCheckpoint>,
+    /// Most proofs are asked against the latest size; this makes them pure reads.
+    prover: Arc<Prover>,
+}
+
 struct Shared {
     store: Arc<dyn LogStore>,
     config: LogConfig,
-    latest: RwLock<Arc<SignedCheckpoint>>,
+    latest: RwLock<Latest>,
     queued: AtomicUsize,
     stats: LogStats,
 }
@@ -115,10 +123,14 @@ impl Log {
                 (state, cp)
             }
         };
+        let latest = Latest {
+            checkpoint: Arc::new(latest),
+            prover: Arc::new(Prover::from_frontier(&state.frontier)),
+        };
         let shared = Arc::new(Shared {
             store,
             config,
-            latest: RwLock::new(Arc::new(latest)),
+            latest: RwLock::new(latest),
             queued: AtomicUsize::new(0),
             stats: LogStats::default(),
         });
@@ -166,7 +178,13 @@ impl Log {
 
     /// The latest signed checkpoint.
     pub fn checkpoint(&self) -> Arc<SignedCheckpoint> {
-        self.shared.latest.read().unwrap().clone()
+        self.shared.latest.read().unwrap().checkpoint.clone()
+    }
+
+    /// The prover for tree `size` when it is the latest one.
+    fn latest_prover(&self, size: u64) -> Option<Arc<Prover>> {
+        let latest = self.shared.latest.read().unwrap();
+        (latest.prover.size() == size).then(|| latest.prover.clone())
     }
 
     /// Entries waiting to be sequenced.
@@ -257,7 +275,10 @@ impl Log {
             )));
         }
         let source = TileHashSource::new(size, StoreTiles(self.shared.store.as_ref()));
-        Ok(inclusion_proof(index, size, &source)?)
+        Ok(match self.latest_prover(size) {
+            Some(prover) => prover.inclusion_proof(index, &source)?,
+            None => inclusion_proof(index, size, &source)?,
+        })
     }
 
     /// The consistency proof from `old` to `new` leaves.
@@ -274,7 +295,10 @@ impl Log {
             ));
         }
         let source = TileHashSource::new(new, StoreTiles(self.shared.store.as_ref()));
-        Ok(consistency_proof(old, new, &source)?)
+        Ok(match self.latest_prover(new) {
+            Some(prover) => prover.consistency_proof(old, &source)?,
+            None => consistency_proof(old, new, &source)?,
+        })
     }
 
     fn check_size(&self, size: u64) -> Result<(), LogError> {
@@ -429,8 +453,18 @@ impl Sequencer {
             .ok_or_else(|| LogError::Inconsistent("store lost its head".into()))?;
         let cp = self.signer.open(&head.checkpoint)?;
         self.state = TreeState::load(self.shared.store.as_ref(), head.size)?;
-        *self.shared.latest.write().unwrap() = Arc::new(cp);
+        self.publish(Arc::new(cp));
         Ok(())
+    }
+
+    /// Makes `checkpoint` (of the current state) the one readers see.
+    fn publish(&self, checkpoint: Arc<SignedCheckpoint>) -> Arc<Prover> {
+        let prover = Arc::new(Prover::from_frontier(&self.state.frontier));
+        *self.shared.latest.write().unwrap() = Latest {
+            checkpoint,
+            prover: prover.clone(),
+        };
+        prover
     }
 
     fn integrate_inner(&mut self, batch: &[Request]) -> Result<Vec<Receipt>, LogError> {
@@ -462,8 +496,9 @@ impl Sequencer {
             }
         }
 
-        let checkpoint = if to_append.is_empty() {
-            self.shared.latest.read().unwrap().clone()
+        let (checkpoint, prover) = if to_append.is_empty() {
+            let latest = self.shared.latest.read().unwrap();
+            (latest.checkpoint.clone(), latest.prover.clone())
         } else {
             let mut appended = self.state.append(to_append)?;
             let cp = self
@@ -474,8 +509,8 @@ impl Sequencer {
             // Durable: from here on the batch is part of the log.
             self.state = appended.state;
             let cp = Arc::new(cp);
-            *self.shared.latest.write().unwrap() = cp.clone();
-            cp
+            let prover = self.publish(cp.clone());
+            (cp, prover)
         };
 
         let source = LayeredSource {
@@ -504,7 +539,7 @@ impl Sequencer {
                 Outcome::New(i) => (i, false),
                 Outcome::Duplicate(i) => (i, true),
             };
-            let proof = inclusion_proof(index, checkpoint.size, &source)?;
+            let proof = prover.inclusion_proof(index, &source)?;
             receipts.push(Receipt {
                 index,
                 leaf_hash: leaf,

@@ -63,6 +63,20 @@ fn receipts_verify_and_indices_are_contiguous() {
     )
     .unwrap();
     verify_inclusion(3, 500, &leaf_hash(&entries[3]), &p, &root500).unwrap();
+    // Proofs against the latest size come from the cached prover; they must equal the
+    // one-off computation from storage.
+    let tiles =
+        cairn_tree::TileHashSource::new(1000, cairn_storage::StoreTiles(log.store().as_ref()));
+    for i in (0..1000).step_by(7) {
+        assert_eq!(
+            log.inclusion_proof(i, 1000).unwrap(),
+            cairn_tree::inclusion_proof(i, 1000, &tiles).unwrap()
+        );
+        assert_eq!(
+            log.consistency_proof(i + 1, 1000).unwrap(),
+            cairn_tree::consistency_proof(i + 1, 1000, &tiles).unwrap()
+        );
+    }
     assert!(log.inclusion_proof(1000, 1000).is_err());
     assert!(log.inclusion_proof(0, 1001).is_err());
     assert!(log.consistency_proof(0, 10).is_err());

@@ -4,11 +4,12 @@
 //! are shared and noisy.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use cairn_tree::{
     consistency_proof, inclusion_proof, leaf_hash, node_hash, verify_inclusion, Frontier, Hash,
-    MemoryHashes,
+    MemoryHashes, Prover,
 };
 use divan::counter::{BytesCount, ItemsCount};
 use sha2::{Digest, Sha256};
@@ -43,6 +44,14 @@ fn lcg(state: &mut u64) -> u64 {
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
     *state >> 11
+}
+
+/// Pseudo-random numbers for benches run on several threads (inputs are made outside the
+/// timed section, so the shared counter costs nothing measured).
+fn shared_random() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let mut seed = NEXT.fetch_add(1, Ordering::Relaxed);
+    lcg(&mut seed)
 }
 
 /// The ceiling: SHA-256 over 64-byte inputs (a node hash hashes 65 bytes).
@@ -94,24 +103,71 @@ fn append_10m_leaves_into_memory(bencher: divan::Bencher) {
     });
 }
 
+/// Proofs per timed iteration in the proof benches: enough that timer overhead vanishes.
+const PROOFS_PER_ITER: usize = 1024;
+
+/// Random indexes (or old sizes) in `1..BIG`, made outside the timed section.
+fn random_positions() -> Vec<u64> {
+    (0..PROOFS_PER_ITER)
+        .map(|_| 1 + shared_random() % (BIG - 1))
+        .collect()
+}
+
+/// What a log serves: proofs against its latest size, with the right edge's partial subtree
+/// hashes computed once per size. On 1 and 2 threads: the throughput shown is per thread.
+#[divan::bench(threads = [1, 2])]
+fn prover_inclusion_at_10m(bencher: divan::Bencher) {
+    let (store, _) = big_tree();
+    let prover = Prover::new(BIG, store).unwrap();
+    bencher
+        .counter(ItemsCount::new(PROOFS_PER_ITER))
+        .with_inputs(random_positions)
+        .bench_local_refs(|indexes| {
+            for &index in indexes.iter() {
+                black_box(prover.inclusion_proof(index, store).unwrap());
+            }
+        });
+}
+
+#[divan::bench(threads = [1, 2])]
+fn prover_consistency_at_10m(bencher: divan::Bencher) {
+    let (store, _) = big_tree();
+    let prover = Prover::new(BIG, store).unwrap();
+    bencher
+        .counter(ItemsCount::new(PROOFS_PER_ITER))
+        .with_inputs(random_positions)
+        .bench_local_refs(|olds| {
+            for &old in olds.iter() {
+                black_box(prover.consistency_proof(old, store).unwrap());
+            }
+        });
+}
+
+/// One-off proofs: each also reads the right edge and rehashes the partial subtree it needs.
 #[divan::bench]
 fn inclusion_proof_at_10m(bencher: divan::Bencher) {
     let (store, _) = big_tree();
-    let mut seed = 1;
-    bencher.bench_local(|| {
-        let index = lcg(&mut seed) % BIG;
-        inclusion_proof(index, BIG, store).unwrap()
-    });
+    bencher
+        .counter(ItemsCount::new(PROOFS_PER_ITER))
+        .with_inputs(random_positions)
+        .bench_local_refs(|indexes| {
+            for &index in indexes.iter() {
+                black_box(inclusion_proof(index, BIG, store).unwrap());
+            }
+        });
 }
 
 #[divan::bench]
 fn consistency_proof_at_10m(bencher: divan::Bencher) {
     let (store, _) = big_tree();
-    let mut seed = 2;
-    bencher.bench_local(|| {
-        let old = 1 + lcg(&mut seed) % (BIG - 1);
-        consistency_proof(old, BIG, store).unwrap()
-    });
+    bencher
+        .counter(ItemsCount::new(PROOFS_PER_ITER))
+        .with_inputs(random_positions)
+        .bench_local_refs(|olds| {
+            for &old in olds.iter() {
+                black_box(consistency_proof(old, BIG, store).unwrap());
+            }
+        });
 }
 
 #[divan::bench]

@@ -20,7 +20,7 @@ pub use frontier::Frontier;
 pub use hash::{leaf_hash, node_hash, Hash, HASH_LEN};
 pub use independent::{rs_merkle_root, Rfc6962Hasher};
 pub use node::{HashSource, MemoryHashes, NodeId};
-pub use prove::{consistency_proof, inclusion_proof, root_at};
+pub use prove::{consistency_proof, inclusion_proof, root_at, Prover};
 pub use tiles::{
     bundle_prefix, encode_bundle, entry_bundle_width, hash_tile_body, hash_tile_width, new_tiles,
     parse_bundle, parse_hash_tile, push_bundle_entry, root_of_hashes, Tile, TileHashSource,

@@ -6,7 +6,7 @@ mod common;
 
 use cairn_tree::{
     consistency_proof, inclusion_proof, root_at, verify_consistency, verify_inclusion, Frontier,
-    Hash, VerifyError,
+    Hash, Prover, VerifyError,
 };
 use common::{build, flip_bit, numbered_leaves, Reference};
 
@@ -23,6 +23,12 @@ fn roots_match_reference_for_every_size() {
     for n in 0..=MAX_SIZE {
         let expected = reference.mth(0, n);
         assert_eq!(frontier.root(), expected, "appender root at size {n}");
+        assert_eq!(
+            Prover::from_frontier(&frontier).root(),
+            expected,
+            "prover root {n}"
+        );
+        assert_eq!(Prover::new(n, &store).unwrap().root(), expected);
         assert_eq!(
             root_at(n, &store).unwrap(),
             expected,
@@ -42,9 +48,15 @@ fn every_inclusion_proof_matches_reference_and_verifies() {
     let mut checked = 0u64;
     for n in 1..=MAX_SIZE {
         let root = reference.mth(0, n);
+        let prover = Prover::new(n, &store).unwrap();
         for m in 0..n {
             let proof = inclusion_proof(m, n, &store).unwrap();
             assert_eq!(proof, reference.path(m, 0, n), "PATH({m}, {n})");
+            assert_eq!(
+                prover.inclusion_proof(m, &store).unwrap(),
+                proof,
+                "prover PATH({m}, {n})"
+            );
             let leaf = &leaves[m as usize];
             verify_inclusion(m, n, leaf, &proof, &root).unwrap();
 
@@ -100,6 +112,13 @@ fn inclusion_out_of_range_is_refused() {
     assert!(inclusion_proof(0, 0, &store).is_err());
     // Asking beyond what is stored is a missing node, not a made-up hash.
     assert!(inclusion_proof(3, 11, &store).is_err());
+    let prover = Prover::new(10, &store).unwrap();
+    assert!(prover.inclusion_proof(10, &store).is_err());
+    assert!(Prover::new(0, &store)
+        .unwrap()
+        .inclusion_proof(0, &store)
+        .is_err());
+    assert!(Prover::new(11, &store).is_err());
     let root = root_at(10, &store).unwrap();
     assert_eq!(
         verify_inclusion(10, 10, &leaves[0], &[], &root),
@@ -118,9 +137,15 @@ fn every_consistency_proof_matches_reference_and_verifies() {
     let (_, store) = build(&leaves);
     let roots: Vec<Hash> = (0..=MAX_CONSISTENCY).map(|n| reference.mth(0, n)).collect();
     for n in 1..=MAX_CONSISTENCY {
+        let prover = Prover::new(n, &store).unwrap();
         for m in 1..=n {
             let proof = consistency_proof(m, n, &store).unwrap();
             assert_eq!(proof, reference.proof(m, n), "PROOF({m}, {n})");
+            assert_eq!(
+                prover.consistency_proof(m, &store).unwrap(),
+                proof,
+                "prover PROOF({m}, {n})"
+            );
             let (r1, r2) = (&roots[m as usize], &roots[n as usize]);
             verify_consistency(m, n, r1, r2, &proof).unwrap();
 
@@ -166,6 +191,10 @@ fn consistency_edge_cases() {
     assert!(consistency_proof(6, 5, &store).is_err());
     assert!(consistency_proof(5, 21, &store).is_err());
     assert_eq!(consistency_proof(5, 5, &store).unwrap(), vec![]);
+    let prover = Prover::new(5, &store).unwrap();
+    assert!(prover.consistency_proof(0, &store).is_err());
+    assert!(prover.consistency_proof(6, &store).is_err());
+    assert_eq!(prover.consistency_proof(5, &store).unwrap(), vec![]);
     assert_eq!(
         verify_consistency(0, 5, &empty, &r5, &[]),
         Err(VerifyError::OldSizeZero)

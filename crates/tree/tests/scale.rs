@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use cairn_tree::{
     consistency_proof, consistency_proof_len, inclusion_proof, inclusion_proof_len, leaf_hash,
     node_hash, root_at, verify_consistency, verify_inclusion, Frontier, Hash, HashSource, NodeId,
-    TreeError, VerifyError,
+    Prover, TreeError, VerifyError,
 };
 use common::Reference;
 use proptest::prelude::*;
@@ -196,6 +196,13 @@ fn check_case(n: u64, index: u64, old: u64) {
     // Inclusion.
     let leaf = periodic_leaf(index);
     let proof = inclusion_proof(index, n, &store).unwrap();
+    let prover = Prover::new(n, &store).unwrap();
+    assert_eq!(prover.root(), root, "prover root({n})");
+    assert_eq!(
+        prover.inclusion_proof(index, &store).unwrap(),
+        proof,
+        "prover inclusion({index}, {n})"
+    );
     assert_eq!(
         proof.len(),
         inclusion_proof_len(index, n),
@@ -224,6 +231,11 @@ fn check_case(n: u64, index: u64, old: u64) {
     // Consistency.
     let old_root = independent_root(old);
     let proof = consistency_proof(old, n, &store).unwrap();
+    assert_eq!(
+        prover.consistency_proof(old, &store).unwrap(),
+        proof,
+        "prover consistency({old}, {n})"
+    );
     assert_eq!(
         proof.len(),
         consistency_proof_len(old, n),
@@ -380,6 +392,12 @@ fn sizes_above_2_pow_63() {
     // Leaf 5 sits in the left perfect half of 2^63 leaves, so its path is its path there plus
     // the lone right leaf.
     let proof = inclusion_proof(5, n, &store).unwrap();
+    let prover = Prover::new(n, &store).unwrap();
+    assert_eq!(prover.inclusion_proof(5, &store).unwrap(), proof);
+    assert_eq!(
+        prover.consistency_proof(3, &store).unwrap(),
+        consistency_proof(3, n, &store).unwrap()
+    );
     let left = inclusion_proof(5, 1 << 63, &store).unwrap();
     assert_eq!(proof.len(), 64);
     assert_eq!(&proof[..63], &left[..]);
