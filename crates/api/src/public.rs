@@ -1,8 +1,15 @@
 //! The public read port: C2SP tlog-tiles, the proof API, entries and the verifier key.
 //! Read-only: any method other than GET or HEAD is answered 405.
+//!
+//! With witnesses configured, `GET /checkpoint` serves the latest checkpoint that met the
+//! witness policy (a [`CosignedHead`]), not the latest signed one: that is what witnessed
+//! logs publish (Tessera publishes a checkpoint only once its witness policy is satisfied),
+//! and what a client that enforces a quorum can accept. Tiles and proofs still reach the
+//! latest signed size, which every cosigned checkpoint is a prefix of.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -11,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use cairn_log::Log;
+use cairn_log::{CosignedHead, Log};
 use cairn_tree::{bundle_prefix, entry_bundle_width, hash_tile_width, Hash, Tile, TileKind};
 use serde::Serialize;
 
@@ -25,6 +32,27 @@ const IMMUTABLE: &str = "public, max-age=604800, immutable";
 #[derive(Clone)]
 pub struct PublicState {
     pub log: Arc<Log>,
+    /// Set when the log has witnesses: `GET /checkpoint` then serves only checkpoints that
+    /// met their policy.
+    pub cosigned: Option<Arc<CosignedHead>>,
+}
+
+impl PublicState {
+    /// A log without witnesses: `GET /checkpoint` is the latest signed checkpoint.
+    pub fn new(log: Arc<Log>) -> PublicState {
+        PublicState {
+            log,
+            cosigned: None,
+        }
+    }
+
+    /// A witnessed log: `GET /checkpoint` is the latest in `cosigned`.
+    pub fn witnessed(log: Arc<Log>, cosigned: Arc<CosignedHead>) -> PublicState {
+        PublicState {
+            log,
+            cosigned: Some(cosigned),
+        }
+    }
 }
 
 pub fn router(state: PublicState) -> Router {
@@ -64,8 +92,22 @@ fn text(body: impl Into<axum::body::Body>, cache: &'static str) -> Response {
     resp
 }
 
-/// The latest checkpoint, with any witness cosignatures collected for it.
+/// With witnesses, the latest checkpoint that met their policy; without, the latest
+/// signed checkpoint with any cosignatures stored for it.
 async fn checkpoint(State(s): State<PublicState>) -> Result<Response, ApiError> {
+    if let Some(head) = &s.cosigned {
+        // Never fall back to a bare checkpoint: clients enforcing the quorum would refuse
+        // it, and the served tree would shrink again once the first cosigned one arrives.
+        let latest = head.latest().ok_or_else(|| ApiError {
+            retry_after: Some(Duration::from_secs(1)),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_cosigned_checkpoint",
+                "no checkpoint has met the witness policy yet; the log is waiting for its witnesses",
+            )
+        })?;
+        return Ok(text(latest.note.clone(), "no-store"));
+    }
     let cp = s.log.checkpoint();
     let body = s
         .log

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::Router;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
-use cairn_log::Log;
+use cairn_log::{CosignedHead, Log};
 use hyper_util::rt::TokioTimer;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rustls::server::WebPkiClientVerifier;
@@ -52,6 +52,9 @@ pub struct ServeOptions {
     /// Requests handled at once per port; beyond it requests get 503 at once.
     pub max_concurrent_requests: usize,
     pub shutdown_grace: Duration,
+    /// The latest witnessed checkpoint, when the log has witnesses: `GET /checkpoint`
+    /// serves it instead of the latest signed one.
+    pub cosigned: Option<Arc<CosignedHead>>,
 }
 
 /// Where to listen: an address to bind, or an already-bound listener (tests bind port 0).
@@ -199,7 +202,10 @@ pub async fn serve(
     });
 
     let public_app = limited(
-        public::router(public::PublicState { log: log.clone() }),
+        public::router(public::PublicState {
+            log: log.clone(),
+            cosigned: options.cosigned.clone(),
+        }),
         &options,
     );
     let internal_app = limited(

@@ -66,6 +66,28 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
+    let cosigner = if cfg.witnesses.is_empty() {
+        None
+    } else {
+        let policy = cairn_note::WitnessPolicy::new(
+            cfg.witnesses.iter().map(|w| w.key.clone()).collect(),
+            cfg.witness_quorum,
+        )
+        .context("witnesses: invalid policy")?;
+        Some(Arc::new(
+            cairn_witness::Cosigner::new(
+                log.clone(),
+                cfg.witnesses.clone(),
+                policy,
+                cairn_witness::CosignerOptions {
+                    min_interval: cfg.witness_min_interval,
+                    request_timeout: cfg.witness_timeout,
+                    ..Default::default()
+                },
+            )
+            .context("witnesses: cannot start the cosigner")?,
+        ))
+    };
     let mut token_digests = vec![setup.token_digest];
     token_digests.extend(cfg.extra_token_digests.iter().copied());
     let options = ServeOptions {
@@ -89,6 +111,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         request_timeout: cfg.request_timeout,
         max_concurrent_requests: cfg.max_concurrent_requests,
         shutdown_grace: cfg.request_timeout,
+        // With witnesses, GET /checkpoint serves only checkpoints that met their policy.
+        cosigned: cosigner.as_ref().map(|c| c.head()),
     };
     let public_scheme = if cfg.public_tls.is_some() {
         "https"
@@ -105,28 +129,6 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let cosigner = if cfg.witnesses.is_empty() {
-        None
-    } else {
-        let policy = cairn_note::WitnessPolicy::new(
-            cfg.witnesses.iter().map(|w| w.key.clone()).collect(),
-            cfg.witness_quorum,
-        )
-        .context("witnesses: invalid policy")?;
-        Some(Arc::new(
-            cairn_witness::Cosigner::new(
-                log.clone(),
-                cfg.witnesses.clone(),
-                policy,
-                cairn_witness::CosignerOptions {
-                    min_interval: cfg.witness_min_interval,
-                    request_timeout: cfg.witness_timeout,
-                    ..Default::default()
-                },
-            )
-            .context("witnesses: cannot start the cosigner")?,
-        ))
-    };
     runtime.block_on(async move {
         // Cosigning runs beside the server and never on the submission path.
         let (stop_cosigner, stopped) = tokio::sync::oneshot::channel::<()>();

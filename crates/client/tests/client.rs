@@ -52,6 +52,7 @@ async fn start() -> Server {
         request_timeout: Duration::from_secs(10),
         max_concurrent_requests: 64,
         shutdown_grace: Duration::from_secs(1),
+        cosigned: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(cairn_api::serve(log, options, None, |_| {}, async {

@@ -5,12 +5,14 @@
 //! submit API, so the server can await durability without blocking its runtime.
 
 mod config;
+mod cosigned;
 mod engine;
 mod error;
 mod signing;
 mod state;
 
 pub use config::LogConfig;
+pub use cosigned::{CosignedCheckpoint, CosignedHead};
 pub use engine::{Log, LogStats, Receipt};
 pub use error::LogError;
 pub use signing::{LogSigner, SignedCheckpoint};

@@ -1,7 +1,9 @@
 //! The log's background cosigning task: after each new checkpoint (at most one round per
 //! `min_interval`), ask every configured witness at once, each with its own time limit;
 //! append the verified cosignature lines to the checkpoint note and store it with
-//! `LogStore::put_cosigned`, which is what `GET /checkpoint` serves.
+//! `LogStore::put_cosigned`. When the stored note meets the policy it becomes the
+//! [`CosignedHead`] that `GET /checkpoint` serves; a new cosigner restores that head from
+//! the store, so a restarted log serves its last witnessed checkpoint at once.
 //!
 //! It runs beside the log, never on the ingest path: it only reads the latest checkpoint and
 //! stored tiles, so a slow or dead witness delays cosignatures, never entries. Per-witness
@@ -13,7 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cairn_log::{Log, SignedCheckpoint};
+use cairn_log::{CosignedHead, Log, SignedCheckpoint};
 use cairn_note::{Note, NoteSignature, PolicyReport, WitnessPolicy};
 use tokio::task::JoinSet;
 
@@ -107,6 +109,7 @@ pub struct Cosigner {
     policy: WitnessPolicy,
     options: CosignerOptions,
     status: Mutex<Vec<WitnessStatus>>,
+    head: Arc<CosignedHead>,
 }
 
 impl fmt::Debug for Cosigner {
@@ -121,7 +124,8 @@ impl fmt::Debug for Cosigner {
 
 impl Cosigner {
     /// Every witness in `policy` must be one of `witnesses` (else the quorum counts a
-    /// witness nobody asks), and no two witnesses may share a key.
+    /// witness nobody asks), and no two witnesses may share a key. Restores the
+    /// [`CosignedHead`] from the newest stored cosigned checkpoint that meets `policy`.
     pub fn new(
         log: Arc<Log>,
         witnesses: Vec<WitnessEndpoint>,
@@ -170,13 +174,25 @@ impl Cosigner {
                 consecutive_failures: 0,
             })
             .collect();
+        let head = Arc::new(CosignedHead::new());
+        if let Some((size, note)) = restore_head(&log, &policy)? {
+            head.advance(size, note);
+            metrics::gauge!("cairn_cosigner_quorum_checkpoint_size").set(size as f64);
+            tracing::info!(size, "serving the last witnessed checkpoint from storage");
+        }
         Ok(Cosigner {
             log,
             clients,
             policy,
             options,
             status: Mutex::new(status),
+            head,
         })
+    }
+
+    /// The latest checkpoint that met the policy, for the public port to serve.
+    pub fn head(&self) -> Arc<CosignedHead> {
+        self.head.clone()
     }
 
     /// A snapshot of every witness's state, in configuration order.
@@ -260,6 +276,7 @@ impl Cosigner {
         metrics::gauge!("cairn_cosigner_quorum_met").set(u8::from(report.satisfied()) as f64);
         metrics::gauge!("cairn_cosigner_cosignatures").set(report.policy.signed.len() as f64);
         if report.satisfied() {
+            self.head.advance(report.size, note.to_bytes());
             metrics::gauge!("cairn_cosigner_quorum_checkpoint_size").set(report.size as f64);
             tracing::debug!(%report, "cosigning round");
         } else {
@@ -392,4 +409,44 @@ impl Cosigner {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.run(shutdown))
     }
+}
+
+/// The newest stored cosigned checkpoint at or below the log's size that is the log's own
+/// and meets `policy`. Stored notes that miss the quorum (a round where too few witnesses
+/// answered) are passed over; one that fails to verify is reported and passed over too, so
+/// a damaged record costs a witnessed checkpoint, never the start.
+fn restore_head(log: &Log, policy: &WitnessPolicy) -> Result<Option<(u64, Vec<u8>)>, ConfigError> {
+    let store = log.store();
+    let restore_error = |e: cairn_storage::StorageError| {
+        ConfigError::Restore(format!("cannot read the stored cosigned checkpoints: {e}"))
+    };
+    let mut at_most = log.checkpoint().size;
+    while let Some((size, note)) = store.latest_cosigned(at_most).map_err(restore_error)? {
+        let checked = log
+            .signer()
+            .open(&note)
+            .map_err(|e| e.to_string())
+            .and_then(|cp| {
+                if cp.size != size {
+                    return Err(format!(
+                        "stored under size {size} but is for size {}",
+                        cp.size
+                    ));
+                }
+                let parsed = Note::parse(&note).map_err(|e| e.to_string())?;
+                policy.check(&parsed).map_err(|e| e.to_string())
+            });
+        match checked {
+            Ok(report) if report.satisfied => return Ok(Some((size, note))),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(size, error = %e, "stored cosigned checkpoint does not verify; passed over")
+            }
+        }
+        let Some(below) = size.checked_sub(1) else {
+            break;
+        };
+        at_most = below;
+    }
+    Ok(None)
 }

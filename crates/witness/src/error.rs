@@ -186,4 +186,7 @@ pub enum ConfigError {
     Witness { name: String, reason: String },
     #[error("policy: {0}")]
     Policy(NoteError),
+    /// The stored cosigned checkpoints could not be read back at start.
+    #[error("{0}")]
+    Restore(String),
 }

@@ -1,7 +1,9 @@
 //! A Cairn log (in process, over `MemoryStore`) with three Cairn witnesses on loopback ports:
-//! checkpoints get cosigned and served at `GET /checkpoint`; a 2-of-3 policy holds with one
-//! witness down and fails, saying so, with two down; a forked log is refused with evidence;
-//! a witness that never answers delays nothing but its own cosignature.
+//! checkpoints get cosigned and `GET /checkpoint` serves the latest one that met the policy,
+//! also while newer bare checkpoints pile up; a 2-of-3 policy holds with one witness down
+//! and fails, saying so, with two down; a new cosigner restores the last witnessed
+//! checkpoint from storage; a forked log is refused with evidence; a witness that never
+//! answers delays nothing but its own cosignature.
 
 mod common;
 
@@ -33,6 +35,15 @@ fn log_signer_text() -> String {
 fn open_log() -> Arc<Log> {
     let signer = LogSigner::from_signer_key(&log_signer_text()).unwrap();
     assert!(signer.signer_key_text().starts_with(LOG_KEY));
+    Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap())
+}
+
+/// A log with the same origin as [`open_log`]'s but another key.
+fn open_log_with_seed(seed: u8) -> Arc<Log> {
+    let key =
+        cairn_note::SignerKey::from_seed(ORIGIN, cairn_note::KeyAlgorithm::Ed25519, [seed; 32])
+            .unwrap();
+    let signer = LogSigner::new(key).unwrap();
     Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap())
 }
 
@@ -91,6 +102,15 @@ fn options() -> CosignerOptions {
     }
 }
 
+/// The public port of `log`, serving the checkpoints `cosigner` got witnessed.
+async fn witnessed_public(log: &Arc<Log>, cosigner: &Cosigner) -> Server {
+    spawn_server(public_router(PublicState::witnessed(
+        log.clone(),
+        cosigner.head(),
+    )))
+    .await
+}
+
 /// GETs the log's `/checkpoint` and checks the log signature; returns the note and size.
 async fn served_checkpoint(url: &str, log_vkey: &VerifierKey) -> (cairn_note::Note, Checkpoint) {
     let body = reqwest::get(format!("{url}/checkpoint"))
@@ -107,9 +127,18 @@ async fn checkpoints_get_cosigned_and_served() {
     let log = open_log();
     let vkey = log.signer().verifier_key().clone();
     let ws = Witnesses::start(3, &vkey).await;
-    let public = spawn_server(public_router(PublicState { log: log.clone() })).await;
     let cosigner =
         Cosigner::new(log.clone(), ws.endpoints.clone(), ws.policy(2), options()).unwrap();
+    let public = witnessed_public(&log, &cosigner).await;
+
+    // Nothing witnessed yet: no checkpoint to serve, and no bare one instead.
+    let resp = reqwest::get(format!("{}/checkpoint", public.url))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("no_cosigned_checkpoint"), "{body}");
 
     let receipts = append(&log, "first", 10).await;
     let report = cosigner.cosign_latest().await;
@@ -129,8 +158,16 @@ async fn checkpoints_get_cosigned_and_served() {
     let r = &receipts[3];
     verify_inclusion(r.index, cp.size, &r.leaf_hash, &r.proof, &cp.root).unwrap();
 
-    // Next checkpoint: each client proves from the size its witness last cosigned.
-    append(&log, "second", 7).await;
+    // Newer checkpoints that no witness has seen yet (steady ingest between rounds): the
+    // witnessed one stays served, cosignatures and all.
+    append(&log, "second", 4).await;
+    append(&log, "second more", 3).await;
+    assert_eq!(log.checkpoint().size, 17);
+    let (note, cp) = served_checkpoint(&public.url, &vkey).await;
+    assert_eq!(cp.size, 10);
+    assert!(ws.policy(3).check(&note).unwrap().satisfied);
+
+    // Next round: each client proves from the size its witness last cosigned.
     let report = cosigner.cosign_latest().await;
     assert!(report.satisfied() && report.failures.is_empty(), "{report}");
     for (status, w) in cosigner.status().iter().zip(&ws.witnesses) {
@@ -156,10 +193,10 @@ async fn quorum_two_of_three_with_witnesses_going_down() {
     let log = open_log();
     let vkey = log.signer().verifier_key().clone();
     let mut ws = Witnesses::start(3, &vkey).await;
-    let public = spawn_server(public_router(PublicState { log: log.clone() })).await;
     let policy = ws.policy(2);
     let cosigner =
         Cosigner::new(log.clone(), ws.endpoints.clone(), policy.clone(), options()).unwrap();
+    let public = witnessed_public(&log, &cosigner).await;
 
     append(&log, "a", 5).await;
     assert!(cosigner.cosign_latest().await.satisfied());
@@ -194,12 +231,15 @@ async fn quorum_two_of_three_with_witnesses_going_down() {
     assert!(text.contains("quorum NOT met"), "{text}");
     assert!(text.contains("witness-0.example: request failed"), "{text}");
     assert!(text.contains("witness-1.example: request failed"), "{text}");
-    // What is served carries one cosignature, and a client's policy check fails.
-    let (note, cp) = served_checkpoint(&public.url, &vkey).await;
-    assert_eq!(cp.size, 15);
-    let check = policy.check(&note).unwrap();
+    // The checkpoint at 15 is stored with its one cosignature, but what is served is still
+    // the last one that met the policy.
+    let stored = cairn_note::Note::parse(&log.store().cosigned(15).unwrap().unwrap()).unwrap();
+    let check = policy.check(&stored).unwrap();
     assert!(!check.satisfied);
     assert_eq!(check.signed.len(), 1);
+    let (note, cp) = served_checkpoint(&public.url, &vkey).await;
+    assert_eq!(cp.size, 10);
+    assert!(policy.check(&note).unwrap().satisfied);
     // The log side's view of each witness.
     let status = cosigner.status();
     assert_eq!(status[0].consecutive_failures, 2);
@@ -208,6 +248,56 @@ async fn quorum_two_of_three_with_witnesses_going_down() {
     assert_eq!(status[1].consecutive_failures, 1);
     assert_eq!(status[2].consecutive_failures, 0);
     assert_eq!(status[2].last_size, 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_cosigner_restores_the_last_witnessed_checkpoint() {
+    let log = open_log();
+    let vkey = log.signer().verifier_key().clone();
+    let mut ws = Witnesses::start(3, &vkey).await;
+    let cosigner =
+        Cosigner::new(log.clone(), ws.endpoints.clone(), ws.policy(2), options()).unwrap();
+    assert_eq!(cosigner.head().latest(), None, "nothing stored yet");
+    append(&log, "a", 6).await;
+    assert!(cosigner.cosign_latest().await.satisfied());
+    // Two witnesses down: size 9 is stored with one cosignature only.
+    ws.stop(0).await;
+    ws.stop(1).await;
+    append(&log, "b", 3).await;
+    assert!(!cosigner.cosign_latest().await.satisfied());
+    // A damaged record above both: passed over, not fatal.
+    append(&log, "c", 2).await;
+    log.store().put_cosigned(11, b"not a note").unwrap();
+
+    // A restarted log side (same store): 2 of 3 restores size 6, skipping 9 and 11.
+    let restarted =
+        Cosigner::new(log.clone(), ws.endpoints.clone(), ws.policy(2), options()).unwrap();
+    let head = restarted.head().latest().expect("restored");
+    assert_eq!(head.size, 6);
+    assert_eq!(head.note, log.store().cosigned(6).unwrap().unwrap());
+    let public = witnessed_public(&log, &restarted).await;
+    let (note, cp) = served_checkpoint(&public.url, &vkey).await;
+    assert_eq!(cp.size, 6);
+    assert_eq!(ws.policy(2).check(&note).unwrap().signed.len(), 3);
+    // With a 1-of-3 policy the size-9 note qualifies.
+    let lenient =
+        Cosigner::new(log.clone(), ws.endpoints.clone(), ws.policy(1), options()).unwrap();
+    assert_eq!(lenient.head().latest().unwrap().size, 9);
+    // Another log's key: nothing stored verifies, so nothing is restored.
+    let other = open_log_with_seed(7);
+    for size in [6, 9] {
+        let note = log.store().cosigned(size).unwrap().unwrap();
+        append(
+            &other,
+            &format!("pad {size}"),
+            (size - other.checkpoint().size) as usize,
+        )
+        .await;
+        other.store().put_cosigned(size, &note).unwrap();
+    }
+    let foreign =
+        Cosigner::new(other.clone(), ws.endpoints.clone(), ws.policy(1), options()).unwrap();
+    assert_eq!(foreign.head().latest(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
