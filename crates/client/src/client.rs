@@ -307,12 +307,7 @@ impl Client {
         check: impl Fn(u64, &[u8]) -> Result<(), ClientError>,
     ) -> Result<VerifiedReceipt, ClientError> {
         let checkpoint = self.checkpoint().await?;
-        let path = format!("v1/proof/inclusion?{query}&size={}", checkpoint.size());
-        let (url, _, body) = self.get(&path, "text/plain").await?;
-        let served = TlogProof::parse(&body).map_err(|e| ClientError::MalformedResponse {
-            url,
-            reason: e.to_string(),
-        })?;
+        let served = self.inclusion_at(query, checkpoint.size()).await?;
         let entry = self.entry(served.index).await?;
         check(served.index, &entry)?;
         // The receipt carries the cosigned checkpoint fetched above, not the bare one in the
@@ -324,6 +319,77 @@ impl Client {
             &self.log_key,
             self.policy.as_ref(),
         )?)
+    }
+
+    /// The server's inclusion proof for `query` (`index=…` or `hash=…`) at exactly tree size
+    /// `size`, as its `c2sp.org/tlog-proof@v1` text. Unverified: the callers verify it
+    /// against a checkpoint they verified themselves, never the one inside it.
+    async fn inclusion_at(&self, query: &str, size: u64) -> Result<TlogProof, ClientError> {
+        let path = format!("v1/proof/inclusion?{query}&size={size}");
+        let (url, _, body) = self.get(&path, "text/plain").await?;
+        TlogProof::parse(&body).map_err(|e| ClientError::MalformedResponse {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Upgrades a receipt to the checkpoint the read port serves now: with witnesses, the
+    /// latest cosigned one, which must meet this client's witness policy. See
+    /// [`Client::upgrade_receipt_to`].
+    pub async fn upgrade_receipt(
+        &self,
+        receipt: &VerifiedReceipt,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let target = self.checkpoint().await?;
+        self.upgrade_receipt_to(receipt, &target).await
+    }
+
+    /// Upgrades a verified receipt to `target`, a checkpoint of the same log no smaller than
+    /// the receipt's: proves `target` consistent with the receipt's checkpoint, fetches the
+    /// entry's inclusion proof at `target`'s size, and verifies the new receipt exactly as
+    /// `cairn verify` will (log key, and this client's witness policy if set).
+    ///
+    /// The consistency proof is what makes this an upgrade rather than a second receipt: an
+    /// inclusion proof alone shows the entry is in the new tree, not that the new tree
+    /// extends the one the receipt was issued against. A failure there is
+    /// [`ClientError::Inconsistent`], evidence of a fork.
+    pub async fn upgrade_receipt_to(
+        &self,
+        receipt: &VerifiedReceipt,
+        target: &VerifiedCheckpoint,
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let old = &receipt.checkpoint;
+        if target.size() < old.size() {
+            return Err(ClientError::NotNewer {
+                receipt_size: old.size(),
+                served_size: target.size(),
+            });
+        }
+        self.prove_consistent(old, target).await?;
+        let proof = if target.size() == old.size() {
+            // Same tree (the consistency check compared the roots): same audit path.
+            receipt.proof.clone()
+        } else {
+            let served = self
+                .inclusion_at(&format!("index={}", receipt.index), target.size())
+                .await?;
+            if served.index != receipt.index {
+                return Err(ClientError::Mismatch(format!(
+                    "asked for a proof of index {}, got one of index {}",
+                    receipt.index, served.index
+                )));
+            }
+            served.proof
+        };
+        let upgraded = make_receipt(receipt.index, proof, target.note.clone(), &receipt.entry);
+        let mut verified = verify_receipt(
+            &upgraded,
+            Some(&receipt.entry),
+            &self.log_key,
+            self.policy.as_ref(),
+        )?;
+        verified.duplicate = receipt.duplicate;
+        Ok(verified)
     }
 
     /// Proves that `a` and `b` are two views of one append-only history: the smaller tree is

@@ -63,6 +63,13 @@ pub enum ClientError {
         proof: Vec<Hash>,
         reason: VerifyError,
     },
+    /// A receipt cannot be upgraded: the checkpoint the log serves (with witnesses, the
+    /// latest cosigned one) is older than the receipt's own. Not misbehaviour; retry once
+    /// the witnesses have cosigned a newer checkpoint.
+    #[error(
+        "nothing to upgrade to yet: the log serves a checkpoint of size {served_size}, older than the receipt's size {receipt_size} (with witnesses: wait until they cosign a newer checkpoint)"
+    )]
+    NotNewer { receipt_size: u64, served_size: u64 },
     /// Downloaded tiles or entries do not rebuild the signed tree.
     #[error("the log's contents do not match its checkpoint: {0}")]
     Content(ContentProblem),

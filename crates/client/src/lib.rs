@@ -3,8 +3,9 @@
 //!
 //! - [`Client`] talks to `cairn serve`: submissions on the write port (each receipt verified
 //!   before it is returned), and on the read port the latest checkpoint, inclusion proofs
-//!   by index or leaf hash, consistency between two checkpoints, tiles and entries, and a
-//!   full download that rebuilds the signed root ([`Client::verify_contents`]).
+//!   by index or leaf hash, consistency between two checkpoints, tiles and entries, a
+//!   full download that rebuilds the signed root ([`Client::verify_contents`]), and the
+//!   upgrade of a receipt to a newer (cosigned) checkpoint ([`Client::upgrade_receipt`]).
 //! - [`verify`](crate::verify) is pure and offline: checkpoints and receipts
 //!   (`c2sp.org/tlog-proof@v1`, [`cairn_note::TlogProof`]) against a log key and an optional
 //!   witness policy, with one precise [`VerifyFailure`] per reason.

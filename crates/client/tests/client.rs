@@ -1,5 +1,6 @@
 //! The HTTP client against an in-process `cairn_api` server (memory store): every answer is
-//! verified, what it returns verifies offline, and a server that lies is caught.
+//! verified, what it returns verifies offline, a server that lies is caught, and receipts
+//! upgrade to a newer cosigned checkpoint (and refuse to across a fork).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -7,8 +8,8 @@ use std::time::Duration;
 
 use cairn_api::{AccessPolicy, ServeOptions, TcpListenerSpec};
 use cairn_client::*;
-use cairn_log::{Log, LogConfig, LogSigner};
-use cairn_note::{KeyAlgorithm, SignerKey, VerifierKey};
+use cairn_log::{CosignedHead, Log, LogConfig, LogSigner};
+use cairn_note::{KeyAlgorithm, Note, SignerKey, VerifierKey, WitnessPolicy};
 use cairn_storage::MemoryStore;
 use cairn_tree::{leaf_hash, Frontier, VerifyError};
 use tokio::sync::oneshot;
@@ -32,9 +33,14 @@ impl Drop for Server {
 
 async fn start() -> Server {
     let signer = LogSigner::generate("test.example/log").unwrap();
-    let key = signer.verifier_key().clone();
     let log =
         Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap());
+    serve_log(log, None).await
+}
+
+/// Serves `log` on loopback ports; with `cosigned`, as a witnessed log.
+async fn serve_log(log: Arc<Log>, cosigned: Option<Arc<CosignedHead>>) -> Server {
+    let key = log.signer().verifier_key().clone();
     let bind = || TcpListener::bind("127.0.0.1:0").unwrap();
     let (public, internal) = (bind(), bind());
     let addr = |l: &TcpListener| format!("http://{}", l.local_addr().unwrap());
@@ -52,7 +58,7 @@ async fn start() -> Server {
         request_timeout: Duration::from_secs(10),
         max_concurrent_requests: 64,
         shutdown_grace: Duration::from_secs(1),
-        cosigned: None,
+        cosigned,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(cairn_api::serve(log, options, None, |_| {}, async {
@@ -295,6 +301,196 @@ async fn a_lying_server_is_caught() {
         }) => {
             assert_eq!(new_size, latest.size());
             assert!(!proof.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A log over a memory store whose key comes from `seed`: two logs from one seed are the
+/// same log's key with two histories (a fork).
+fn seeded_log(seed: u8) -> Arc<Log> {
+    let key = SignerKey::from_seed("test.example/log", KeyAlgorithm::Ed25519, [seed; 32]).unwrap();
+    let signer = LogSigner::new(key).unwrap();
+    Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap())
+}
+
+/// Cosigns `log`'s current checkpoint with `witness` and makes it the one `head` serves, as
+/// the cosigner does after a round that met the policy. Returns the size.
+fn witness_latest(log: &Log, head: &CosignedHead, witness: &SignerKey) -> u64 {
+    let cp = log.checkpoint();
+    let mut note = Note::parse(&cp.note).unwrap();
+    let line = cairn_note::cosign(note.text(), witness, 1_700_000_000).unwrap();
+    note.add_signature(line).unwrap();
+    assert!(head.advance(cp.size, note.to_bytes()));
+    cp.size
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_upgrade_to_the_latest_cosigned_checkpoint() {
+    let log = seeded_log(1);
+    let head = Arc::new(CosignedHead::new());
+    let server = serve_log(log.clone(), Some(head.clone())).await;
+    let witness =
+        SignerKey::from_seed("witness.example", KeyAlgorithm::Cosignature, [3; 32]).unwrap();
+    let policy = WitnessPolicy::new(vec![witness.verifier()], 1).unwrap();
+    let writer = Client::new(&server.internal, server.key.clone())
+        .unwrap()
+        .with_token(TOKEN);
+    let reader = Client::new(&server.public, server.key.clone())
+        .unwrap()
+        .with_witness_policy(policy.clone());
+
+    let early = writer.submit(b"early").await.unwrap();
+    let mut batch: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("entry {i}").into_bytes())
+        .collect();
+    batch.push(vec![7u8; ENTRY_IN_EXTRA_MAX + 1]);
+    let receipts = writer.submit_batch(&batch).await.unwrap();
+    // Write-port receipts carry their batch's bare checkpoint: no quorum.
+    assert!(matches!(
+        verify_receipt(&early.to_tlog_proof(), None, &server.key, Some(&policy)),
+        Err(VerifyFailure::QuorumNotMet { required: 1, .. })
+    ));
+    // Nothing witnessed yet: nothing to upgrade to.
+    match reader.upgrade_receipt(&early).await {
+        Err(ClientError::Status {
+            status: 503, code, ..
+        }) => {
+            assert_eq!(code, "no_cosigned_checkpoint")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let cosigned = witness_latest(&log, &head, &witness);
+    assert_eq!(cosigned, 302);
+    // The log moves on; the cosigned checkpoint stays what is served.
+    let late = writer.submit(b"late").await.unwrap();
+    assert_eq!(late.checkpoint.size(), 303);
+
+    let up = reader.upgrade_receipt(&early).await.unwrap();
+    assert_eq!((up.index, up.leaf_hash), (early.index, early.leaf_hash));
+    assert_eq!(up.entry, early.entry);
+    assert_eq!(up.checkpoint.size(), cosigned);
+    assert_ne!(up.proof, early.proof, "a proof to the larger tree");
+    assert_eq!(
+        up.checkpoint.witnesses,
+        [("witness.example".to_owned(), 1_700_000_000)]
+    );
+    // The upgraded receipt file verifies offline with the quorum, and still with the log
+    // key alone.
+    let file = up.to_tlog_proof().to_bytes();
+    assert_eq!(
+        verify_receipt_bytes(&file, None, &server.key, Some(&policy)).unwrap(),
+        up
+    );
+    verify_receipt_bytes(&file, None, &server.key, None).unwrap();
+
+    // A large entry travels beside its receipt; the upgrade keeps it.
+    let large = reader.upgrade_receipt(&receipts[300]).await.unwrap();
+    assert!(!large.entry_in_receipt());
+    verify_receipt(
+        &large.to_tlog_proof(),
+        Some(&batch[300]),
+        &server.key,
+        Some(&policy),
+    )
+    .unwrap();
+    // A receipt at the cosigned size itself keeps its audit path and gains the cosignature.
+    let same = reader.upgrade_receipt(&receipts[5]).await.unwrap();
+    assert_eq!(receipts[5].checkpoint.size(), cosigned);
+    assert_eq!(same.proof, receipts[5].proof);
+    assert_eq!(same.checkpoint.note.signatures().len(), 2);
+
+    // Newer than what the witnesses cosigned: refused, saying so; not misbehaviour.
+    let err = reader.upgrade_receipt(&late).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::NotNewer {
+                receipt_size: 303,
+                served_size: 302
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_misbehaviour());
+    assert!(err.to_string().contains("wait until they cosign"), "{err}");
+    // Once they have, it upgrades.
+    assert_eq!(witness_latest(&log, &head, &witness), 303);
+    assert_eq!(
+        reader
+            .upgrade_receipt(&late)
+            .await
+            .unwrap()
+            .checkpoint
+            .size(),
+        303
+    );
+
+    // A reader requiring a witness that never cosigned refuses the target.
+    let other = SignerKey::from_seed("other.example", KeyAlgorithm::Cosignature, [4; 32]).unwrap();
+    let strict = Client::new(&server.public, server.key.clone())
+        .unwrap()
+        .with_witness_policy(
+            WitnessPolicy::new(vec![witness.verifier(), other.verifier()], 2).unwrap(),
+        );
+    assert!(matches!(
+        strict.upgrade_receipt(&early).await,
+        Err(ClientError::Verify(VerifyFailure::QuorumNotMet {
+            required: 2,
+            ..
+        }))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_across_a_fork_is_caught() {
+    // Same key, two histories that share their first two entries and differ in the third: a
+    // receipt for the second entry cannot be upgraded on the fork, although the fork's
+    // checkpoint is validly signed and cosigned and does include that entry at that index.
+    // Only the consistency proof tells them apart.
+    let honest = seeded_log(2);
+    let forked = seeded_log(2);
+    let head = Arc::new(CosignedHead::new());
+    let honest_server = serve_log(honest.clone(), None).await;
+    let forked_server = serve_log(forked.clone(), Some(head.clone())).await;
+    let key = honest_server.key.clone();
+    assert_eq!(key, forked_server.key);
+    let witness =
+        SignerKey::from_seed("witness.example", KeyAlgorithm::Cosignature, [3; 32]).unwrap();
+    let receipt = Client::new(&honest_server.internal, key.clone())
+        .unwrap()
+        .with_token(TOKEN)
+        .submit_batch(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()])
+        .await
+        .unwrap()
+        .remove(1);
+    let fork_writer = Client::new(&forked_server.internal, key.clone())
+        .unwrap()
+        .with_token(TOKEN);
+    let mut fork_entries = vec![b"a".to_vec(), b"b".to_vec(), b"x".to_vec()];
+    fork_entries.extend((0..7).map(|i| vec![i as u8]));
+    fork_writer.submit_batch(&fork_entries).await.unwrap();
+    witness_latest(&forked, &head, &witness);
+    // The fork's own inclusion proof for the entry would verify on its own.
+    let on_fork = Client::new(&forked_server.public, key.clone())
+        .unwrap()
+        .prove_index(1)
+        .await
+        .unwrap();
+    assert_eq!(on_fork.entry, receipt.entry);
+    let reader = Client::new(&forked_server.public, key)
+        .unwrap()
+        .with_witness_policy(WitnessPolicy::new(vec![witness.verifier()], 1).unwrap());
+    match reader.upgrade_receipt(&receipt).await {
+        Err(
+            err @ ClientError::Inconsistent {
+                old_size: 3,
+                new_size: 10,
+                ..
+            },
+        ) => {
+            assert!(err.is_misbehaviour())
         }
         other => panic!("{other:?}"),
     }
