@@ -11,6 +11,11 @@
 //! Misbehaviour (a fork, an invalid checkpoint, contents that do not match) produces an
 //! evidence file, a webhook POST of the same JSON, and exit status 2 (unless
 //! `--keep-going`). Network failures are only retried: they prove nothing.
+//!
+//! With `--witness-key … --quorum K`, every checkpoint the monitor accepts (the first one
+//! included) must carry valid cosignatures from K of those witnesses. One short of the quorum
+//! is not accepted and not an alarm either (witnesses may be down): it is an error, retried.
+//! A cosignature line by a listed witness that does not verify is an alarm.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -20,15 +25,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use cairn_client::{
-    frontier_from_hashes, verify_checkpoint, Client, ClientError, VerifiedCheckpoint,
+    frontier_from_hashes, verify_checkpoint, Client, ClientError, VerifiedCheckpoint, VerifyFailure,
 };
-use cairn_note::VerifierKey;
+use cairn_note::{VerifierKey, WitnessPolicy};
 use cairn_tree::{Frontier, Hash};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::common::{self, parse_duration, print_json, progress, write_atomic, TlsArgs};
+use crate::common::{self, parse_duration, print_json, progress, write_atomic, TlsArgs, TrustArgs};
 
 /// Exit status when the log was caught misbehaving (1 is any other failure).
 const EXIT_ALARM: u8 = 2;
@@ -38,9 +43,10 @@ pub struct MonitorArgs {
     /// The log's public (read) port, e.g. http://127.0.0.1:8080.
     #[arg(long)]
     pub url: String,
-    /// The log's verifier key (file or key text).
-    #[arg(long, value_name = "V")]
-    pub vkey: String,
+    /// The log's key and, with --witness-key, the witness quorum every accepted checkpoint
+    /// must meet.
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// The state file: the last verified checkpoint. Created on the first run (which trusts
     /// the checkpoint it sees), then replaced atomically after each verified step.
     #[arg(long, value_name = "FILE")]
@@ -108,7 +114,8 @@ struct State {
 
 impl State {
     /// Loads and re-verifies the state file: it must be signed by this log's key, and a
-    /// stored frontier must rebuild the stored root.
+    /// stored frontier must rebuild the stored root. The witness quorum is not re-checked:
+    /// the state may predate `--witness-key`, and it only gates what is accepted next.
     fn load(path: &Path, key: &VerifierKey) -> Result<Option<State>> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
@@ -191,6 +198,8 @@ struct Monitor {
     args: MonitorArgs,
     client: Client,
     key: VerifierKey,
+    /// The witness quorum every accepted checkpoint must meet, if any.
+    policy: Option<WitnessPolicy>,
     state: Option<State>,
     evidence_dir: PathBuf,
     webhook: reqwest::Client,
@@ -199,7 +208,8 @@ struct Monitor {
 }
 
 pub fn run(args: MonitorArgs) -> Result<ExitCode> {
-    let key = common::read_key(&args.vkey, "--vkey")?;
+    let key = args.trust.log_key()?;
+    let policy = args.trust.policy()?;
     let client = Client::new_with_tls(&args.url, key.clone(), &args.tls.options()?)?;
     let state = State::load(&args.state, &key)?;
     let evidence_dir = match &args.evidence_dir {
@@ -217,6 +227,7 @@ pub fn run(args: MonitorArgs) -> Result<ExitCode> {
         args,
         client,
         key,
+        policy,
         state,
         evidence_dir,
         webhook,
@@ -283,14 +294,23 @@ impl Monitor {
             .checkpoint_unverified()
             .await
             .context("cannot fetch the checkpoint")?;
-        let latest = verify_checkpoint(&served, &self.key, None).map_err(|e| {
-            Step::Alarm(Alarm {
-                kind: "invalid_checkpoint",
-                message: format!("the log served a checkpoint that does not verify: {e}"),
-                served: served.clone(),
-                proof: None,
-            })
-        })?;
+        let latest =
+            verify_checkpoint(&served, &self.key, self.policy.as_ref()).map_err(|e| match e {
+                // Validly signed by the log, but too few witnesses vouch for it: maybe they
+                // are down. Not accepted, and not proof of anything.
+                VerifyFailure::QuorumNotMet { .. } => {
+                    metrics::counter!("cairn_monitor_quorum_failures_total").increment(1);
+                    Step::Error(anyhow::anyhow!(
+                        "the served checkpoint is not accepted: {e}; the log's witnesses may be down or not configured like this monitor"
+                    ))
+                }
+                e => Step::Alarm(Alarm {
+                    kind: "invalid_checkpoint",
+                    message: format!("the log served a checkpoint that does not verify: {e}"),
+                    served: served.clone(),
+                    proof: None,
+                }),
+            })?;
         let previous = self.state.as_ref();
         // The checkpoint verified after this step, and the proof length that got us there.
         let (target, proof_len) = match previous {

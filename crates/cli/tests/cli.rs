@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cairn_note::{Checkpoint, KeyAlgorithm, SignerKey};
+use cairn_note::{cosign, Checkpoint, KeyAlgorithm, Note, SignerKey};
 use cairn_tree::{
     consistency_proof, encode_bundle, leaf_hash, Frontier, Hash, MemoryHashes, Tile, TileKind,
 };
@@ -717,6 +717,99 @@ fn monitor_catches_a_rewrite_and_remembers() {
     );
     assert_eq!(evidence_files(&evidence).len(), 3);
     ok(&monitor(&server.public, &["--once"]));
+}
+
+/// `note` with a `cosignature/v1` line by each of `witnesses` appended.
+fn cosigned(note: &[u8], witnesses: &[&SignerKey]) -> Vec<u8> {
+    let mut note = Note::parse(note).unwrap();
+    for w in witnesses {
+        let line = cosign(note.text(), w, 1_700_000_000).unwrap();
+        note.add_signature(line).unwrap();
+    }
+    note.to_bytes()
+}
+
+#[test]
+fn monitor_enforces_the_witness_quorum() {
+    let rt = Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    ok(&run(&["init", "--data-dir", data.to_str().unwrap()]));
+    let vkey = data.join("log.vkey").display().to_string();
+    let state = dir.join("state.json");
+    let state_arg = state.display().to_string();
+    let w1 = SignerKey::from_seed("w1.example", KeyAlgorithm::Cosignature, [11; 32]).unwrap();
+    let w2 = SignerKey::from_seed("w2.example", KeyAlgorithm::Cosignature, [12; 32]).unwrap();
+    let (w1_vkey, w2_vkey) = (w1.verifier().to_text(), w2.verifier().to_text());
+    let monitor = |url: &str, trust: &[&str]| {
+        let mut args = vec!["monitor", "--once", "--url", url, "--vkey", &vkey];
+        args.extend_from_slice(&["--state", &state_arg]);
+        args.extend_from_slice(trust);
+        run(&args)
+    };
+    let entries: Vec<Vec<u8>> = (0..6).map(|i| format!("entry {i}").into_bytes()).collect();
+    let at_four = signed_fork(&data, &entries[..4]);
+    let at_six = signed_fork(&data, &entries);
+    let fixture =
+        |note: Vec<u8>, n: usize| serve_fixture(&rt, FixtureLog::new(note, entries[..n].to_vec()));
+
+    // The first checkpoint too must meet the quorum: a bare one is not trusted on first use.
+    let bare = fixture(at_four.clone(), 4);
+    let out = monitor(&bare, &["--witness-key", &w1_vkey, "--quorum", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("witness quorum not met: 0 cosigned (none), 1 required"),
+        "{err}"
+    );
+    assert!(!state.exists(), "nothing was accepted");
+
+    // Cosigned by w1: accepted with 1 of [w1].
+    let four = fixture(cosigned(&at_four, &[&w1]), 4);
+    let out = ok(&monitor(
+        &four,
+        &["--witness-key", &w1_vkey, "--quorum", "1"],
+    ));
+    assert!(out.contains("size 4 verified"), "{out}");
+    assert_eq!(state_size(&state), 4);
+
+    // Size 6 cosigned by w1 only: 2 of [w1, w2] refuses it and keeps the state.
+    let six = fixture(cosigned(&at_six, &[&w1]), 6);
+    let both = [
+        "--witness-key",
+        &w1_vkey,
+        "--witness-key",
+        &w2_vkey,
+        "--quorum",
+        "2",
+    ];
+    let out = monitor(&six, &both);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 cosigned (w1.example), 2 required"), "{err}");
+    assert_eq!(state_size(&state), 4);
+    // With both cosignatures it moves on, proving 4 → 6 consistent.
+    let six_both = fixture(cosigned(&at_six, &[&w1, &w2]), 6);
+    let out = ok(&monitor(&six_both, &both));
+    assert!(
+        out.contains("size 6 verified: consistent with size 4"),
+        "{out}"
+    );
+    assert_eq!(state_size(&state), 6);
+
+    // A line under w2's name and key ID that w2 did not sign is an alarm, not a shortfall.
+    let impostor = SignerKey::from_seed("w2.example", KeyAlgorithm::Cosignature, [13; 32]).unwrap();
+    let mut note = Note::parse(&at_six).unwrap();
+    let mut line = cosign(note.text(), &impostor, 1_700_000_000).unwrap();
+    line.key_id = w2.key_id();
+    note.add_signature(line).unwrap();
+    let forged = fixture(note.to_bytes(), 6);
+    let out = monitor(&forged, &["--witness-key", &w2_vkey]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ALARM invalid_checkpoint"), "{text}");
+    assert!(text.contains("witness cosignature is invalid"), "{text}");
 }
 
 #[test]
