@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use cairn_client::{ClientIdentity, TlsOptions, VerifiedReceipt};
+use cairn_client::{ClientIdentity, TlogProof, TlsOptions, VerifiedReceipt};
 use cairn_note::{VerifierKey, WitnessPolicy};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -44,6 +44,14 @@ impl TrustArgs {
             .map(|w| read_key(w, "--witness-key"))
             .collect::<Result<Vec<_>>>()?;
         let quorum = self.quorum.unwrap_or(keys.len());
+        // Said in the flags' own terms: the library's "threshold exceeds the number of
+        // witnesses" leaves the user to work out which flag is wrong.
+        if quorum == 0 || quorum > keys.len() {
+            bail!(
+                "--quorum {quorum} cannot be met with {} --witness-key (give 1 to {0})",
+                keys.len()
+            );
+        }
         let policy = WitnessPolicy::new(keys, quorum).context("invalid witness policy")?;
         Ok(Some(policy))
     }
@@ -138,6 +146,21 @@ pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
 /// `x.tlog-proof` → `x.entry`.
 pub fn entry_path(receipt: &Path) -> PathBuf {
     receipt.with_extension("entry")
+}
+
+/// The entry a receipt file is checked against: `given` (`--entry`) when set, else the one
+/// the receipt carries (`None` here: the verifier reads it), else the file beside it.
+pub fn receipt_entry(
+    receipt_path: &Path,
+    receipt: &TlogProof,
+    given: Option<&Path>,
+) -> Result<Option<Vec<u8>>> {
+    let beside = entry_path(receipt_path);
+    Ok(match given {
+        Some(path) => Some(read_file(path)?),
+        None if receipt.extra.is_none() && beside.is_file() => Some(read_file(&beside)?),
+        None => None,
+    })
 }
 
 /// Writes a receipt file, and the entry beside it when the receipt cannot carry it.

@@ -154,7 +154,8 @@ pub struct ServeArgs {
     /// in the variable).
     #[arg(long = "witness", env = "CAIRN_WITNESSES", value_delimiter = ',')]
     pub witnesses: Option<Vec<String>>,
-    /// How many witnesses must cosign for the quorum metric to be met. [default: a majority]
+    /// How many witnesses must cosign a checkpoint before GET /checkpoint serves it (and for
+    /// the quorum metric). [default: a majority]
     #[arg(long, env = "CAIRN_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
     /// Least time between two cosigning rounds, in milliseconds. [default: 1000]

@@ -50,7 +50,8 @@ pub struct ProveArgs {
     pub tls: TlsArgs,
 }
 
-fn client(url: &str, trust: &TrustArgs, tls: &TlsArgs) -> Result<Client> {
+/// A read-port client trusting `trust`'s log key, and its witness policy when given.
+pub fn client(url: &str, trust: &TrustArgs, tls: &TlsArgs) -> Result<Client> {
     let mut client = Client::new_with_tls(url, trust.log_key()?, &tls.options()?)?;
     if let Some(policy) = trust.policy()? {
         client = client.with_witness_policy(policy);

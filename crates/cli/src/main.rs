@@ -1,6 +1,6 @@
 //! `cairn`: run a tamper-evident audit log, set one up, and use one as a client that
-//! verifies everything: submit, checkpoint, prove, verify, monitor, verify-store; and
-//! load-test one with `bench`.
+//! verifies everything: submit, checkpoint, prove, verify, upgrade-receipt, monitor,
+//! verify-store; and load-test one with `bench`.
 
 mod bench;
 mod common;
@@ -10,6 +10,7 @@ mod monitor;
 mod serve;
 mod setup;
 mod submit;
+mod upgrade;
 mod verify;
 mod verify_store;
 mod witness;
@@ -45,6 +46,8 @@ enum Command {
     Prove(fetch::ProveArgs),
     /// Verify a receipt offline: exit status 0 only when it holds, else the reason.
     Verify(verify::VerifyArgs),
+    /// Upgrade receipts to the log's latest (cosigned) checkpoint, proving it consistent.
+    UpgradeReceipt(upgrade::UpgradeArgs),
     /// Follow a log and prove it append-only; raise evidence when it is not.
     Monitor(monitor::MonitorArgs),
     /// Audit a stopped log's data directory: every entry, tile and checkpoint.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => fetch::checkpoint(args),
         Command::Prove(args) => fetch::prove(args),
         Command::Verify(args) => verify::run(args),
+        Command::UpgradeReceipt(args) => upgrade::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::VerifyStore(args) => verify_store::run(args),
         Command::Bench(args) => bench::run(*args).map(|()| ExitCode::SUCCESS),

@@ -12,7 +12,7 @@ use cairn_client::{verify_receipt, TlogProof, VerifyFailure};
 use clap::Args;
 use serde_json::json;
 
-use crate::common::{entry_path, print_json, read_file, receipt_json, TrustArgs};
+use crate::common::{print_json, read_file, receipt_entry, receipt_json, TrustArgs};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -40,12 +40,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let outcome = match TlogProof::parse(&bytes) {
         Err(e) => Err(VerifyFailure::Malformed(e)),
         Ok(receipt) => {
-            let beside = entry_path(&args.receipt);
-            let entry = match &args.entry {
-                Some(path) => Some(read_file(path)?),
-                None if receipt.extra.is_none() && beside.is_file() => Some(read_file(&beside)?),
-                None => None,
-            };
+            let entry = receipt_entry(&args.receipt, &receipt, args.entry.as_deref())?;
             verify_receipt(&receipt, entry.as_deref(), &key, policy.as_ref())
         }
     };

@@ -1,5 +1,7 @@
 //! End to end: the `cairn` client commands against a real `cairn serve` on loopback ports,
-//! and the monitor against loopback fixtures that rewrite history with the log's own key.
+//! the monitor against loopback fixtures that rewrite history with the log's own key or lack
+//! witness cosignatures, and a witnessed log (`cairn witness init`/`serve` beside
+//! `cairn serve --witness`) whose receipts are upgraded and verified with a quorum.
 
 use std::collections::HashMap;
 use std::fs;
@@ -130,23 +132,14 @@ impl Server {
             .spawn()
             .unwrap();
         let lines = line_reader(&mut child);
-        let (mut public, mut internal) = (None, None);
-        while public.is_none() || internal.is_none() {
-            let line = lines
-                .recv_timeout(Duration::from_secs(20))
-                .expect("cairn serve printed its ports");
-            if let Some(url) = line.strip_prefix("public port: ") {
-                public = Some(url.to_owned());
-            }
-            if let Some(url) = line.strip_prefix("internal port: ") {
-                internal = Some(url.to_owned());
-            }
-        }
+        // `cairn serve` prints the public port, then the internal one.
+        let public = wait_for_line(&lines, "public port: ");
+        let internal = wait_for_line(&lines, "internal port: ");
         Server {
             child: Some(child),
             data: data.to_owned(),
-            public: public.unwrap(),
-            internal: internal.unwrap(),
+            public,
+            internal,
         }
     }
 
@@ -158,21 +151,18 @@ impl Server {
         self.data.join("submit.token").display().to_string()
     }
 
+    /// `cairn submit` to this server, trusting its key, with `extra` arguments.
+    fn submit_with(&self, extra: &[&str], stdin: &[u8]) -> Output {
+        let (token, vkey) = (self.token(), self.vkey());
+        let mut args = vec!["submit", "--url", &self.internal, "--token-file", &token];
+        args.extend_from_slice(&["--vkey", &vkey]);
+        args.extend_from_slice(extra);
+        run_stdin(&args, stdin)
+    }
+
     /// Submits one entry per line through `cairn submit --lines`; returns the NDJSON lines.
     fn submit_lines(&self, lines: &str) -> Vec<Value> {
-        let out = run_stdin(
-            &[
-                "submit",
-                "--url",
-                &self.internal,
-                "--token-file",
-                &self.token(),
-                "--vkey",
-                &self.vkey(),
-                "--lines",
-            ],
-            lines.as_bytes(),
-        );
+        let out = self.submit_with(&["--lines"], lines.as_bytes());
         ok(&out)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -190,14 +180,31 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(child) = self.child.take() {
+            terminate(child);
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if the child has not exited within 10 s; for cleanup on drop.
+fn terminate(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Waits for the line starting with `prefix` on a child's stdout; returns the rest of it.
+fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no line starting with {prefix:?}"));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
         }
     }
 }
@@ -255,6 +262,7 @@ fn every_command_has_help() {
         "checkpoint",
         "prove",
         "verify",
+        "upgrade-receipt",
         "monitor",
         "verify-store",
     ] {
@@ -1278,4 +1286,272 @@ fn client_commands_speak_mutual_tls_with_a_private_ca() {
         &vkey,
     ]));
     assert!(err.contains("UnknownIssuer"), "{err}");
+}
+
+/// A `cairn witness serve` on a loopback port, following one log; SIGTERM on drop.
+struct WitnessServer {
+    child: Option<Child>,
+    url: String,
+    /// The witness's verifier key text, as `cairn witness init` wrote it.
+    vkey: String,
+}
+
+impl WitnessServer {
+    /// `cairn witness init` in `dir`, then `cairn witness serve` with a configuration that
+    /// knows the log whose verifier key is `log_vkey`.
+    fn start(dir: &Path, name: &str, log_vkey: &str) -> WitnessServer {
+        let init = ok(&run(&[
+            "witness",
+            "init",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+        ]));
+        assert!(init.contains("created witness key"), "{init}");
+        let vkey = fs::read_to_string(dir.join("witness.vkey"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let origin = log_vkey.split('+').next().unwrap();
+        let config = dir.join("witness.toml");
+        fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[logs]\n{origin:?} = {log_vkey:?}\n",
+                dir.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut child = cairn()
+            .args(["witness", "serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(dir.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let lines = line_reader(&mut child);
+        let url = wait_for_line(&lines, "witness port: ");
+        WitnessServer {
+            child: Some(child),
+            url,
+            vkey,
+        }
+    }
+
+    /// The `--witness` flag of `cairn serve` for this witness.
+    fn flag(&self) -> String {
+        format!("{}={}", self.url, self.vkey)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            sigterm(&child);
+            assert!(wait_for(&mut child, Duration::from_secs(20)).success());
+        }
+    }
+}
+
+impl Drop for WitnessServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate(child);
+        }
+    }
+}
+
+/// `cairn checkpoint --json` with `trust`; the tree size, or None when it fails.
+fn checkpoint_size(url: &str, vkey: &str, trust: &[&str]) -> Option<u64> {
+    let mut args = vec!["checkpoint", "--json", "--url", url, "--vkey", vkey];
+    args.extend_from_slice(trust);
+    let out = run(&args);
+    if !out.status.success() {
+        return None;
+    }
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["tree_size"].as_u64()
+}
+
+#[test]
+fn witnessed_log_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("log");
+    ok(&run(&["init", "--data-dir", data.to_str().unwrap()]));
+    let vkey = data.join("log.vkey").display().to_string();
+    let log_vkey = fs::read_to_string(&vkey).unwrap().trim().to_owned();
+    let mut witness = WitnessServer::start(&dir.join("witness"), "w1.example", &log_vkey);
+    let wkey = witness.vkey.clone();
+    let serve_flags = [
+        "--witness",
+        &witness.flag(),
+        "--witness-quorum",
+        "1",
+        "--witness-min-interval-ms",
+        "50",
+    ];
+    let mut server = Server::start_with(&data, &serve_flags);
+    let quorum_1 = ["--witness-key", wkey.as_str(), "--quorum", "1"];
+
+    // Submit with receipts on disk; they carry their batches' bare checkpoints.
+    let receipts = dir.join("receipts");
+    ok(&server.submit_with(
+        &["--lines", "--receipts", receipts.to_str().unwrap()],
+        b"alpha\nbeta\ngamma\n",
+    ));
+    let receipt = |i: u64| receipts.join(format!("{i}.tlog-proof"));
+    for i in 0..3 {
+        assert!(verify_json(&vkey, &receipt(i), &[]).0, "receipt {i}");
+    }
+    assert_eq!(
+        verify_json(&vkey, &receipt(0), &quorum_1),
+        (false, "quorum_not_met".to_owned())
+    );
+
+    // The witness cosigns in the background: wait until /checkpoint is a cosigned checkpoint
+    // holding all three entries.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while checkpoint_size(&server.public, &vkey, &quorum_1) != Some(3) {
+        assert!(
+            Instant::now() < deadline,
+            "no cosigned checkpoint of size 3; the log said:\n{}",
+            fs::read_to_string(data.with_extension("serve.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = ok(&run(&[
+        "checkpoint",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+        "--witness-key",
+        &wkey,
+    ]));
+    assert!(shown.contains("cosigned by: w1.example"), "{shown}");
+
+    // Upgrade the receipts in place; then they verify with the quorum.
+    let mut args = vec!["upgrade-receipt", "--url", &server.public, "--vkey", &vkey];
+    args.extend_from_slice(&quorum_1);
+    args.push("--in-place");
+    let paths: Vec<String> = (0..3).map(|i| receipt(i).display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let upgraded = ok(&run(&args));
+    assert_eq!(upgraded.lines().count(), 3, "{upgraded}");
+    assert!(
+        upgraded.contains("to 3, cosigned by w1.example; written to"),
+        "{upgraded}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            verify_json(&vkey, &receipt(i), &quorum_1),
+            (true, String::new()),
+            "receipt {i}"
+        );
+    }
+    // Printing instead of writing (one receipt), and what is refused.
+    let upgrade = |extra: &[&str]| {
+        let mut args = vec!["upgrade-receipt", "--url", &server.public, "--vkey", &vkey];
+        args.extend_from_slice(&quorum_1);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let printed = ok(&upgrade(&[receipt(2).to_str().unwrap()]));
+    assert_eq!(printed, fs::read_to_string(receipt(2)).unwrap());
+    let out = upgrade(&[receipt(0).to_str().unwrap(), receipt(1).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only upgraded with --in-place"));
+    let text = fs::read_to_string(receipt(0)).unwrap();
+    let bad = tampered(dir, "bad.tlog-proof", &text, "index 0", "index 1");
+    let out = upgrade(&["--json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["ok"].clone(), json["reason"].clone()),
+        (json!(false), json!("proof_invalid"))
+    );
+
+    // `cairn verify` (text output) of receipt 1 with `trust`: (exit code, stdout, stderr).
+    let verify_text = |trust: &[&str]| {
+        let receipt_1 = receipt(1).display().to_string();
+        let mut args = vec!["verify", "--vkey", &vkey];
+        args.extend_from_slice(trust);
+        args.push(&receipt_1);
+        let out = run(&args);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, _) = verify_text(&quorum_1);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("cosigned by w1.example"), "{out}");
+
+    // Quorum 2 with one witness key can never be met, and says so.
+    let (code, _, err) = verify_text(&["--witness-key", &wkey, "--quorum", "2"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--quorum 2 cannot be met with 1 --witness-key"),
+        "{err}"
+    );
+    // Quorum 2 of two keys where only one witness cosigned: names who did.
+    let absent = SignerKey::from_seed("w2.example", KeyAlgorithm::Cosignature, [21; 32])
+        .unwrap()
+        .verifier()
+        .to_text();
+    let (code, _, err) = verify_text(&[
+        "--witness-key",
+        &wkey,
+        "--witness-key",
+        &absent,
+        "--quorum",
+        "2",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(
+            "FAILED (quorum_not_met): witness quorum not met: 1 cosigned (w1.example), 2 required"
+        ),
+        "{err}"
+    );
+
+    // `prove` and `monitor` against the cosigned checkpoint, with the quorum.
+    let proved = dir.join("proved.tlog-proof");
+    let mut args = vec!["prove", "--url", &server.public, "--vkey", &vkey];
+    args.extend_from_slice(&quorum_1);
+    args.extend_from_slice(&["--index", "2", "--out", proved.to_str().unwrap()]);
+    ok(&run(&args));
+    assert!(verify_json(&vkey, &proved, &quorum_1).0);
+    let state = dir.join("monitor.json");
+    let mut args = vec![
+        "monitor",
+        "--once",
+        "--url",
+        &server.public,
+        "--vkey",
+        &vkey,
+    ];
+    args.extend_from_slice(&quorum_1);
+    args.extend_from_slice(&["--state", state.to_str().unwrap()]);
+    let out = ok(&run(&args));
+    assert!(out.contains("size 3 verified"), "{out}");
+
+    // The witness goes away and the log restarts: the last cosigned checkpoint is served at
+    // once from storage, and newer entries are not until a witness cosigns them.
+    witness.stop();
+    server.stop();
+    let server = Server::start_with(&data, &serve_flags);
+    assert_eq!(checkpoint_size(&server.public, &vkey, &quorum_1), Some(3));
+    let late = server.submit_lines("delta\n");
+    assert_eq!(late[0]["index"], 3);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(checkpoint_size(&server.public, &vkey, &quorum_1), Some(3));
+    let late_receipt = dir.join("late.tlog-proof");
+    fs::write(&late_receipt, late[0]["receipt"].as_str().unwrap()).unwrap();
+    let mut args = vec!["upgrade-receipt", "--url", &server.public, "--vkey", &vkey];
+    args.extend_from_slice(&quorum_1);
+    args.push(late_receipt.to_str().unwrap());
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FAILED (not_upgraded)"), "{err}");
+    assert!(err.contains("nothing to upgrade to yet"), "{err}");
 }
