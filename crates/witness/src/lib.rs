@@ -19,6 +19,7 @@
 pub mod client;
 pub mod config;
 pub mod cosigner;
+mod durable;
 pub mod error;
 pub mod http;
 pub mod protocol;

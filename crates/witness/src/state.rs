@@ -85,9 +85,11 @@ pub enum Cas {
     Conflict(Option<LogState>),
 }
 
-/// Durable per-origin witness state. Implementations must make a successful
-/// [`WitnessState::compare_and_swap`] durable before returning, and must refuse to store a
-/// smaller size than the stored one.
+/// Durable per-origin witness state. A successful [`WitnessState::compare_and_swap`] is
+/// visible to [`WitnessState::load`] at once and durable once a [`WitnessState::sync`] that
+/// started after it returns: nothing derived from it (a cosignature, a 409 naming its size)
+/// may leave the witness before that. Implementations must refuse to store a smaller size
+/// than the stored one.
 pub trait WitnessState: Send + Sync {
     /// The latest cosigned checkpoint for `origin`, if any.
     fn load(&self, origin: &str) -> Result<Option<LogState>, StateError>;
@@ -106,10 +108,8 @@ pub trait WitnessState: Send + Sync {
     /// The evidence kept for `origin`, oldest first.
     fn evidence(&self, origin: &str) -> Result<Vec<Evidence>, StateError>;
 
-    /// Makes everything written so far durable. A swap is visible to [`WitnessState::load`]
-    /// a moment before its own flush returns, so whoever *publishes* a loaded note (the
-    /// monitoring endpoint) syncs first: no cosignature leaves the witness before it is on
-    /// disk.
+    /// Makes everything written so far durable. Whoever *publishes* a swapped or loaded
+    /// state syncs first: no cosignature leaves the witness before it is on disk.
     fn sync(&self) -> Result<(), StateError> {
         Ok(())
     }
@@ -201,7 +201,8 @@ const FORMAT: &[u8] = b"cairn-witness-sled-v1";
 /// evidence lists in arrival order). Every successful swap and every evidence record is
 /// flushed (fsync) before it is reported, as in `cairn-storage`: unflushed sled writes are
 /// lost on a process kill, and a witness that forgets a cosigned size can be rolled back.
-/// Concurrent requests share fsyncs ([`GroupFlush`]).
+/// Swaps are flushed by the caller's [`WitnessState::sync`], which concurrent blocking callers
+/// share ([`GroupFlush`]); the HTTP layer shares them without blocking (`durable.rs`).
 pub struct SledState {
     db: sled::Db,
     flush: GroupFlush,
@@ -354,10 +355,8 @@ impl WitnessState for SledState {
             .db
             .compare_and_swap(state_key(origin), old, Some(new.encode()))?
         {
-            Ok(()) => {
-                self.flush.flush(&self.db)?;
-                Ok(Cas::Swapped)
-            }
+            // Not flushed here: see the trait's contract.
+            Ok(()) => Ok(Cas::Swapped),
             Err(conflict) => Ok(Cas::Conflict(
                 conflict.current.map(|v| LogState::decode(&v)).transpose()?,
             )),

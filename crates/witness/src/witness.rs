@@ -17,7 +17,8 @@
 //! which is what makes the check in row 5 and the write one atomic step. Validly signed
 //! checkpoints that contradict what was cosigned (a different root at the stored size, a
 //! failing proof, a non-empty root at size 0) are logged at `warn` and kept as [`Evidence`];
-//! they are never cosigned. Blocking (ed25519, fsync): call it from a blocking thread.
+//! they are never cosigned. [`Witness::add_checkpoint`] blocks (ed25519, fsync); the HTTP layer
+//! runs the checks on its workers and awaits a shared flush instead (`durable.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +30,12 @@ use crate::config::KnownLogs;
 use crate::error::{ConfigError, StateError, WitnessError};
 use crate::protocol::AddCheckpointRequest;
 use crate::state::{Cas, Evidence, LogState, WitnessState};
+
+/// Whether an answer reveals stored state and so must wait until that state is durable: a
+/// cosignature, or a 409 naming a size that a concurrent, not yet flushed swap just stored.
+pub(crate) fn answer_needs_sync(result: &Result<Vec<NoteSignature>, WitnessError>) -> bool {
+    matches!(result, Ok(_) | Err(WitnessError::Conflict { .. }))
+}
 
 /// Target of the log lines about possible split views, so operators can route them apart.
 pub const EVIDENCE_TARGET: &str = "cairn_witness::evidence";
@@ -86,15 +93,42 @@ impl Witness {
     }
 
     /// Handles one `add-checkpoint` body received at `now` (POSIX seconds, the cosignature
-    /// timestamp). Returns the cosignature lines of the `200` answer.
+    /// timestamp). Returns the cosignature lines of the `200` answer, once they are durable.
     pub fn add_checkpoint(
         &self,
         body: &[u8],
         now: u64,
     ) -> Result<Vec<NoteSignature>, WitnessError> {
         let started = Instant::now();
-        let result = self.process(body, now);
-        let status = match &result {
+        let mut result = self.add_checkpoint_unsynced(body, now);
+        if answer_needs_sync(&result) {
+            if let Err(e) = self.state.sync() {
+                result = Err(e.into());
+            }
+        }
+        self.record(started, &result);
+        result
+    }
+
+    /// [`Witness::add_checkpoint`] without its final `sync`: the new state is visible at once
+    /// but may not be on disk yet. The caller must not answer (when
+    /// [`answer_needs_sync`] says so) before a sync that started after this returned;
+    /// the HTTP layer awaits one that it shares with other requests.
+    pub(crate) fn add_checkpoint_unsynced(
+        &self,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Vec<NoteSignature>, WitnessError> {
+        self.process(body, now)
+    }
+
+    /// Counts the outcome of a request that started at `started`.
+    pub(crate) fn record(
+        &self,
+        started: Instant,
+        result: &Result<Vec<NoteSignature>, WitnessError>,
+    ) {
+        let status = match result {
             Ok(_) => 200,
             Err(e) => e.status(),
         };
@@ -102,10 +136,9 @@ impl Witness {
             .increment(1);
         metrics::histogram!("cairn_witness_request_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        if let Err(WitnessError::State(e)) = &result {
+        if let Err(WitnessError::State(e)) = result {
             tracing::error!(error = %e, "witness state failed; request refused with 500");
         }
-        result
     }
 
     /// The latest cosigned checkpoint of the log whose origin hashes to `origin_hash`.

@@ -120,14 +120,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Stops the server and waits until its listener is closed, so the port refuses
-    /// connections (open keep-alive connections are cut too: the task is aborted).
+    /// Stops the server and waits until its listener and every connection are closed, so
+    /// the port refuses connections and no pooled keep-alive connection still answers.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.abort();
-        let _ = self.task.await;
+        // Graceful: axum runs each connection in its own task, so aborting the accept loop
+        // alone would leave pooled keep-alive connections answering after "shutdown".
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 
