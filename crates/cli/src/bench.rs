@@ -9,9 +9,18 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use cairn_loadgen::{format_report, BenchConfig};
 use cairn_note::VerifierKey;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::common::TlsArgs;
+
+/// `--read-mix` values (mirrors [`cairn_loadgen::ReadMix`]).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReadMixArg {
+    Mixed,
+    Proofs,
+    Tiles,
+    Checkpoints,
+}
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -45,6 +54,10 @@ pub struct BenchArgs {
     /// Concurrent readers (checkpoints, inclusion proofs, tiles).
     #[arg(long, default_value_t = 0)]
     pub readers: usize,
+    /// What readers ask for: `mixed` (1 checkpoint : 6 inclusion proofs : 3 tiles), or only
+    /// `proofs`, `tiles` or `checkpoints`.
+    #[arg(long, value_enum, default_value_t = ReadMixArg::Mixed)]
+    pub read_mix: ReadMixArg,
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -182,6 +195,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         entry_size: args.entry_size,
         duplicate_ratio: args.duplicates,
         readers: args.readers,
+        read_mix: match args.read_mix {
+            ReadMixArg::Mixed => cairn_loadgen::ReadMix::Mixed,
+            ReadMixArg::Proofs => cairn_loadgen::ReadMix::Proofs,
+            ReadMixArg::Tiles => cairn_loadgen::ReadMix::Tiles,
+            ReadMixArg::Checkpoints => cairn_loadgen::ReadMix::Checkpoints,
+        },
         duration: Some(Duration::from_secs_f64(args.duration)),
         count: args.count,
         rate: args.rate,

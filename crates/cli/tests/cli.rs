@@ -1555,3 +1555,39 @@ fn witnessed_log_end_to_end() {
     assert!(err.contains("FAILED (not_upgraded)"), "{err}");
     assert!(err.contains("nothing to upgrade to yet"), "{err}");
 }
+
+/// `cairn bench --spawn` in one command, with readers of one kind at a time: proofs are
+/// verified, tiles are not proofs.
+#[test]
+fn bench_spawn_with_each_read_mix() {
+    let run_mix = |mix: &str| -> Value {
+        let out = ok(&run(&[
+            "bench",
+            "--spawn",
+            "--writers",
+            "2",
+            "--readers",
+            "2",
+            "--read-mix",
+            mix,
+            "--count",
+            "200",
+            "--duration",
+            "20",
+            "--quiet",
+            "--json",
+        ]));
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["errors"], 0, "{report}");
+        assert!(report["entries"].as_u64().unwrap() >= 200, "{report}");
+        assert!(report["reads"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["read_mix"], mix, "{report}");
+        report
+    };
+    let proofs = run_mix("proofs");
+    assert!(proofs["proofs_verified"].as_u64().unwrap() > 0, "{proofs}");
+    let tiles = run_mix("tiles");
+    assert_eq!(tiles["proofs_verified"], 0, "{tiles}");
+    let err = failed(&run(&["bench", "--spawn", "--read-mix", "everything"]));
+    assert!(err.contains("--read-mix"), "{err}");
+}

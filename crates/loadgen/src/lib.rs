@@ -64,6 +64,8 @@ pub struct BenchConfig {
     /// Fraction of entries that repeat an earlier entry (exercises dedup).
     pub duplicate_ratio: f64,
     pub readers: usize,
+    /// What readers ask for.
+    pub read_mix: ReadMix,
     /// Stop after this long...
     pub duration: Option<Duration>,
     /// ...or after this many entries were acknowledged (whichever comes first).
@@ -78,6 +80,44 @@ pub struct BenchConfig {
     pub run_id: u64,
 }
 
+/// What readers ask for, so proof and tile throughput can be measured apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMix {
+    /// One in ten checkpoints, six inclusion proofs, three level-0 tiles.
+    #[default]
+    Mixed,
+    /// Inclusion proofs at random indexes, each verified against its signed checkpoint.
+    Proofs,
+    /// Level-0 hash tiles at random positions, length-checked.
+    Tiles,
+    /// The signed checkpoint, signature-checked.
+    Checkpoints,
+}
+
+impl ReadMix {
+    /// Which request a reader makes, given a uniform random number.
+    fn pick(self, r: u64) -> ReadOp {
+        match self {
+            ReadMix::Proofs => ReadOp::Proof,
+            ReadMix::Tiles => ReadOp::Tile,
+            ReadMix::Checkpoints => ReadOp::Checkpoint,
+            ReadMix::Mixed => match r % 10 {
+                0 => ReadOp::Checkpoint,
+                1..=6 => ReadOp::Proof,
+                _ => ReadOp::Tile,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadOp {
+    Checkpoint,
+    Proof,
+    Tile,
+}
+
 /// What happened.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -85,6 +125,7 @@ pub struct BenchReport {
     pub batch: usize,
     pub entry_size: usize,
     pub readers: usize,
+    pub read_mix: ReadMix,
     pub offered_rate: Option<f64>,
     pub elapsed_secs: f64,
     pub entries: u64,
@@ -299,6 +340,7 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         batch: s.cfg.batch,
         entry_size: s.cfg.entry_size,
         readers: s.cfg.readers,
+        read_mix: s.cfg.read_mix,
         offered_rate: s.cfg.rate,
         elapsed_secs: elapsed,
         entries,
@@ -484,12 +526,12 @@ async fn reader(s: Arc<Shared>, id: usize) {
     while !s.should_stop() {
         let size = s.tree_size.load(Ordering::Relaxed);
         let started = Instant::now();
-        let op = next_rand(&mut rng) % 10;
-        let result: Result<(), BenchError> = if size == 0 || op == 0 {
+        let op = s.cfg.read_mix.pick(next_rand(&mut rng));
+        let result: Result<(), BenchError> = if size == 0 || op == ReadOp::Checkpoint {
             fetch_checkpoint(&s).await.map(|n| {
                 s.tree_size.fetch_max(n, Ordering::Relaxed);
             })
-        } else if op < 7 {
+        } else if op == ReadOp::Proof {
             let index = next_rand(&mut rng) % size;
             let url = format!("{}/v1/proof/inclusion?index={index}", s.cfg.public_url);
             match get_bytes(&s, &url, None).await {
@@ -580,8 +622,8 @@ pub fn format_report(r: &BenchReport) -> String {
         .map(|x| format!("{x:.0} entries/s offered"))
         .unwrap_or_else(|| "closed loop".into());
     out.push_str(&format!(
-        "cairn bench: {} writers x {} entries/request ({} B each), {} readers, {rate}, {:.1} s\n",
-        r.writers, r.batch, r.entry_size, r.readers, r.elapsed_secs
+        "cairn bench: {} writers x {} entries/request ({} B each), {} readers ({:?}), {rate}, {:.1} s\n",
+        r.writers, r.batch, r.entry_size, r.readers, r.read_mix, r.elapsed_secs
     ));
     out.push_str(&format!(
         "  writes   {:>10} entries  {:>10.0} entries/s  {} requests  {} duplicates  {} receipts verified\n",
