@@ -120,8 +120,25 @@ impl TreeState {
 
     /// Rebuilds the right edge from storage in O(log n) reads: no replay.
     pub fn load(store: &(impl LogStore + ?Sized), size: u64) -> Result<Self, StorageError> {
-        let frontier = Frontier::load(size, &TileHashSource::new(size, StoreTiles(store)))
-            .map_err(storage_err)?;
+        let tiles = TileHashSource::new(size, StoreTiles(store));
+        let frontier = Frontier::load(size, &tiles).map_err(storage_err)?;
+        // The last completed node of every level: the left siblings that receipts for the
+        // next entries need. Without them each receipt would rebuild them from tiles (up to
+        // 127 hashes per level) until every level had completed a new node, which for the
+        // top levels of a large log takes millions of entries.
+        let last: Vec<NodeId> = (0..64u8)
+            .filter_map(|level| {
+                let nodes = size.checked_shr(level.into()).unwrap_or(0);
+                (nodes > 0).then(|| NodeId::new(level, nodes - 1))
+            })
+            .collect();
+        let mut recent = RecentNodes::default();
+        for (id, hash) in last
+            .iter()
+            .zip(tiles.read_nodes(&last).map_err(storage_err)?)
+        {
+            recent.push(*id, hash);
+        }
         let mut partial_tiles = BTreeMap::new();
         for level in 0..=MAX_TILE_LEVEL {
             let shift = u32::from(level) * u32::from(TILE_HEIGHT);
@@ -155,7 +172,7 @@ impl TreeState {
             frontier,
             partial_tiles,
             partial_bundle,
-            recent: RecentNodes::default(),
+            recent,
         })
     }
 
@@ -238,5 +255,44 @@ impl TreeState {
             integration,
             root,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_storage::MemoryStore;
+    use cairn_tree::leaf_hash;
+
+    /// A reloaded state must hold the last completed node of every level, like a state that
+    /// never restarted, so receipts after a restart need no tile reads.
+    #[test]
+    fn load_restores_the_last_node_of_every_level() {
+        let store = MemoryStore::new();
+        let mut state = TreeState::empty();
+        for (batch, first) in [(1u64, 0u64), (700, 1), (3000, 701), (37, 3701)] {
+            let entries: Vec<Vec<u8>> = (first..first + batch)
+                .map(|i| i.to_be_bytes().to_vec())
+                .collect();
+            let mut appended = state
+                .append(entries.iter().map(|e| (e.as_slice(), leaf_hash(e), true)))
+                .unwrap();
+            appended.integration.checkpoint = b"checkpoint".to_vec();
+            store.integrate(&appended.integration).unwrap();
+            state = appended.state;
+            let size = state.size();
+            let loaded = TreeState::load(&store, size).unwrap();
+            for level in 0..64u8 {
+                let nodes = size >> level;
+                if nodes == 0 {
+                    break;
+                }
+                let id = NodeId::new(level, nodes - 1);
+                let want = TileHashSource::new(size, StoreTiles(&store))
+                    .read_nodes(&[id])
+                    .unwrap()[0];
+                assert_eq!(loaded.recent.get(id), Some(want), "{id:?} at size {size}");
+            }
+        }
     }
 }
