@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use cairn_storage::{Integration, LogStore, StoreTiles};
 use cairn_tree::{
     bundle_prefix, consistency_proof, entry_bundle_width, inclusion_proof, leaf_hash, parse_bundle,
-    Hash, Prover, TileHashSource, TILE_WIDTH,
+    Hash, HashSource, Prover, TileHashSource, TILE_WIDTH,
 };
 use tokio::sync::oneshot;
 
 use crate::signing::{LogSigner, SignedCheckpoint};
 use crate::state::{LayeredSource, TreeState};
+use crate::tile_cache::{CachedTiles, UpperTileCache, UPPER_TILE_CACHE_TILES};
 use crate::{LogConfig, LogError};
 
 /// The proof that an entry is in the log: its index and leaf hash, the signed checkpoint of
@@ -68,6 +69,8 @@ struct Shared {
     latest: RwLock<Latest>,
     queued: AtomicUsize,
     stats: LogStats,
+    /// Interiors of full upper-level tiles, shared by every proof.
+    tile_cache: UpperTileCache,
 }
 
 /// A running log: submit entries, read proofs. Cheap to share behind an `Arc`.
@@ -133,6 +136,7 @@ impl Log {
             latest: RwLock::new(latest),
             queued: AtomicUsize::new(0),
             stats: LogStats::default(),
+            tile_cache: UpperTileCache::new(UPPER_TILE_CACHE_TILES),
         });
         let signer = Arc::new(signer);
         let (tx, rx) = mpsc::channel();
@@ -274,7 +278,7 @@ impl Log {
                 "index {index} is not below tree size {size}"
             )));
         }
-        let source = TileHashSource::new(size, StoreTiles(self.shared.store.as_ref()));
+        let source = self.proof_source(size);
         Ok(match self.latest_prover(size) {
             Some(prover) => prover.inclusion_proof(index, &source)?,
             None => inclusion_proof(index, size, &source)?,
@@ -294,11 +298,22 @@ impl Log {
                 "no consistency proof exists from the empty tree".into(),
             ));
         }
-        let source = TileHashSource::new(new, StoreTiles(self.shared.store.as_ref()));
+        let source = self.proof_source(new);
         Ok(match self.latest_prover(new) {
             Some(prover) => prover.consistency_proof(old, &source)?,
             None => consistency_proof(old, new, &source)?,
         })
+    }
+
+    /// Stored nodes of the tree of `size` leaves: from the upper-tile cache, else from tiles.
+    fn proof_source(&self, size: u64) -> impl HashSource + '_ {
+        let store = self.shared.store.as_ref();
+        CachedTiles {
+            cache: &self.shared.tile_cache,
+            store,
+            size,
+            fallback: TileHashSource::new(size, StoreTiles(store)),
+        }
     }
 
     fn check_size(&self, size: u64) -> Result<(), LogError> {
@@ -517,6 +532,7 @@ impl Sequencer {
             recent: &self.state.recent,
             store,
             size: checkpoint.size,
+            cache: &self.shared.tile_cache,
         };
         // Counted once per batch rather than per entry (with a recorder installed each
         // `counter!` is a registry lookup; the totals are the same), and as soon as the batch

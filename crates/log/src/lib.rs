@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod signing;
 mod state;
+mod tile_cache;
 
 pub use config::LogConfig;
 pub use cosigned::{CosignedCheckpoint, CosignedHead};

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 
 use cairn_storage::{Integration, LogStore, StorageError, StoreTiles};
+
+use crate::tile_cache::{CachedTiles, UpperTileCache};
 use cairn_tree::{
     entry_bundle_width, hash_tile_width, push_bundle_entry, Frontier, Hash, HashSource, NodeId,
     TileHashSource, TreeError, HASH_LEN, MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH,
@@ -60,6 +62,7 @@ pub(crate) struct LayeredSource<'a, S: ?Sized> {
     pub recent: &'a RecentNodes,
     pub store: &'a S,
     pub size: u64,
+    pub cache: &'a UpperTileCache,
 }
 
 impl<S: LogStore + ?Sized> HashSource for LayeredSource<'_, S> {
@@ -72,8 +75,13 @@ impl<S: LogStore + ?Sized> HashSource for LayeredSource<'_, S> {
             .map(|(id, _)| *id)
             .collect();
         if !missing.is_empty() {
-            let fetched =
-                TileHashSource::new(self.size, StoreTiles(self.store)).read_nodes(&missing)?;
+            let fetched = CachedTiles {
+                cache: self.cache,
+                store: self.store,
+                size: self.size,
+                fallback: TileHashSource::new(self.size, StoreTiles(self.store)),
+            }
+            .read_nodes(&missing)?;
             let mut fetched = fetched.into_iter();
             for slot in out.iter_mut().filter(|h| h.is_none()) {
                 *slot = fetched.next();
