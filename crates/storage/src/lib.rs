@@ -23,7 +23,7 @@ pub use error::StorageError;
 pub use fjall_store::{FjallOptions, FjallStore};
 pub use integration::{validate_integration, Head, Integration};
 pub use memory::MemoryStore;
-pub use sled_store::{SledOptions, SledStore};
+pub use sled_store::{is_sled_lock_error, open_sled_retrying_lock, SledOptions, SledStore};
 pub use tiles::StoreTiles;
 
 use cairn_tree::Hash;

@@ -72,27 +72,40 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
 }
 
 /// sled 0.34 releases its directory lock from background threads some time after the last
-/// handle is dropped (spacejam/sled#1234), so an immediate reopen in the same process can see
-/// `WouldBlock`. Retry that one error briefly; a lock really held by another live process
-/// outlasts the budget and is reported.
-fn open_with_lock_retry(config: &sled::Config) -> Result<sled::Db, StorageError> {
-    // sled reports the failed flock as ErrorKind::Other with this text (config.rs).
-    let is_lock_error = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
+/// handle is dropped (spacejam/sled#1234), so an immediate reopen in the same process (a
+/// restart test, a supervisor restarting quickly) can see the lock still held. This retries
+/// that one error for up to two seconds; a lock really held by another live process outlasts
+/// the budget and comes back as the error, which [`is_sled_lock_error`] recognises. Shared by
+/// every sled database Cairn opens (the log's store, the witness's state).
+pub fn open_sled_retrying_lock(config: &sled::Config) -> Result<sled::Db, sled::Error> {
     let mut attempt = 0;
     loop {
         match config.open() {
-            Err(e) if is_lock_error(&e) && attempt < 40 => {
+            Err(e) if is_sled_lock_error(&e) && attempt < 40 => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(e) if is_lock_error(&e) => {
-                return Err(StorageError::Backend(format!(
-                    "the data directory is locked (is another Cairn process using it?): {e}"
-                )))
-            }
-            other => return Ok(other?),
+            other => return other,
         }
     }
+}
+
+/// Whether opening failed because another handle holds the directory's lock.
+pub fn is_sled_lock_error(e: &sled::Error) -> bool {
+    // sled reports the failed flock as ErrorKind::Other with this text (config.rs).
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+fn open_with_lock_retry(config: &sled::Config) -> Result<sled::Db, StorageError> {
+    open_sled_retrying_lock(config).map_err(|e| {
+        if is_sled_lock_error(&e) {
+            StorageError::Backend(format!(
+                "the data directory is locked (is another Cairn process using it?): {e}"
+            ))
+        } else {
+            e.into()
+        }
+    })
 }
 
 impl SledStore {

@@ -103,6 +103,21 @@ fn sled_refuses_a_foreign_format() {
     assert!(SledStore::open(dir.path(), &SledOptions::default()).is_err());
 }
 
+/// A directory another live handle holds is refused with a message that says so (after the
+/// short retry that covers sled's lingering lock), and a closed one reopens at once.
+#[test]
+fn sled_reports_a_locked_directory_and_reopens_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let err = match SledStore::open(dir.path(), &SledOptions::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a second handle opened a locked directory"),
+    };
+    assert!(err.contains("data directory is locked"), "{err}");
+    drop(first);
+    SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+}
+
 #[test]
 fn fjall_refuses_another_backends_directory() {
     // A sled data directory opened as fjall must not become a fresh, empty log beside it.

@@ -312,27 +312,18 @@ impl SledState {
     }
 }
 
-/// sled 0.34 releases its directory lock from background threads shortly after the last
-/// handle is dropped (spacejam/sled#1234), so an immediate reopen in the same process (a
-/// restart test, a supervisor restarting quickly) can see the lock still held. Retry that one
-/// error briefly; a lock held by another live process outlasts the budget and is reported.
+/// Opens the state database, waiting out sled's lingering lock from a just-closed handle
+/// (see [`cairn_storage::open_sled_retrying_lock`]).
 fn open_with_lock_retry(config: &sled::Config) -> Result<sled::Db, StateError> {
-    let is_lock_error = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"));
-    let mut attempt = 0;
-    loop {
-        match config.open() {
-            Err(e) if is_lock_error(&e) && attempt < 40 => {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(e) if is_lock_error(&e) => {
-                return Err(StateError::Backend(format!(
-                    "the witness state directory is locked (is another witness using it?): {e}"
-                )))
-            }
-            other => return Ok(other?),
+    cairn_storage::open_sled_retrying_lock(config).map_err(|e| {
+        if cairn_storage::is_sled_lock_error(&e) {
+            StateError::Backend(format!(
+                "the witness state directory is locked (is another witness using it?): {e}"
+            ))
+        } else {
+            e.into()
         }
-    }
+    })
 }
 
 impl WitnessState for SledState {
