@@ -41,6 +41,9 @@ pub enum AuditProblem {
     },
     /// The hash index points leaf `hash` at an index holding another leaf, or beyond the tree.
     IndexMismatch { hash: Hash, index: u64 },
+    /// The backend found a hash index entry it cannot match to a stored leaf (a backend that
+    /// keys the index by a truncated hash checks each entry against the level-0 tile).
+    BadIndexEntry { reason: String },
     /// The store has no head at all.
     Empty,
 }
@@ -84,6 +87,7 @@ impl std::fmt::Display for AuditProblem {
                     "hash index maps {hash} to index {index}, which holds another leaf"
                 )
             }
+            AuditProblem::BadIndexEntry { reason } => write!(f, "hash index: {reason}"),
             AuditProblem::Empty => write!(f, "the store holds no log"),
         }
     }
@@ -163,7 +167,14 @@ pub fn audit(
     }
     // The hash index must point only at leaves with that hash.
     for item in store.dedup_entries()? {
-        let (hash, index) = item?;
+        let (hash, index) = match item {
+            Ok(entry) => entry,
+            Err(StorageError::Corrupt(reason)) => {
+                report.problem = Some(AuditProblem::BadIndexEntry { reason });
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        };
         let ok = index < size && leaf_at(store, index, size)? == Some(hash);
         if !ok {
             report.problem = Some(AuditProblem::IndexMismatch { hash, index });
@@ -202,19 +213,33 @@ fn audit_entries_and_tiles(
                 index,
                 reason,
             };
-            Ok(match store.tile(level, index)? {
-                None => Err(bad("missing".into())),
-                Some(body) => parse_hash_tile(&body, width).map_err(|e| bad(e.to_string())),
+            // A backend that stores a tile in pieces reports pieces that do not fit together
+            // as corruption: that is this tile's problem, not a reason to stop.
+            Ok(match store.tile(level, index) {
+                Err(StorageError::Corrupt(reason)) => Err(bad(reason)),
+                Err(e) => return Err(e),
+                Ok(None) => Err(bad("missing".into())),
+                Ok(Some(body)) => parse_hash_tile(&body, width).map_err(|e| bad(e.to_string())),
             })
         };
 
     for bundle in 0..size.div_ceil(TILE_WIDTH) {
         let width = entry_bundle_width(bundle, size);
-        let Some(body) = store.bundle(bundle)? else {
-            return Ok(Some(AuditProblem::BadBundle {
-                index: bundle,
-                reason: "missing".into(),
-            }));
+        let body = match store.bundle(bundle) {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                return Ok(Some(AuditProblem::BadBundle {
+                    index: bundle,
+                    reason: "missing".into(),
+                }))
+            }
+            Err(StorageError::Corrupt(reason)) => {
+                return Ok(Some(AuditProblem::BadBundle {
+                    index: bundle,
+                    reason,
+                }))
+            }
+            Err(e) => return Err(e),
         };
         let entries = match parse_bundle(&body, width) {
             Ok(e) => e,

@@ -154,6 +154,17 @@ fn assert_matches<S: LogStore>(store: &S, reference: &ReferenceLog) {
     );
 }
 
+/// The store's hash index entries, in index order.
+fn index_entries_by_index<S: LogStore>(store: &S) -> Vec<(Hash, u64)> {
+    let mut entries: Vec<(Hash, u64)> = store
+        .dedup_entries()
+        .unwrap()
+        .collect::<Result<_, StorageError>>()
+        .unwrap();
+    entries.sort_by_key(|(_, i)| *i);
+    entries
+}
+
 /// A fresh store: nothing in it.
 pub fn check_empty<S: LogStore>(store: &S) {
     assert_eq!(store.head().unwrap(), None);
@@ -178,12 +189,7 @@ pub fn check_growth<S: LogStore>(store: &S) {
         sizes.push(target);
     }
     assert_eq!(store.checkpoint_sizes().unwrap(), sizes);
-    let mut dedup: Vec<(Hash, u64)> = store
-        .dedup_entries()
-        .unwrap()
-        .collect::<Result<_, StorageError>>()
-        .unwrap();
-    dedup.sort_by_key(|(_, i)| *i);
+    let dedup = index_entries_by_index(store);
     assert_eq!(dedup.len() as u64, reference.size());
     assert!(dedup
         .iter()
@@ -248,6 +254,12 @@ pub fn check_refusals<S: LogStore>(store: &S) {
     let mut b = good.clone();
     b.dedup.push((leaf_hash(b"x"), 5));
     cases.push(("dedup entry outside the batch", b));
+    let mut b = good.clone();
+    b.dedup[3].0 = leaf_hash(b"x");
+    cases.push((
+        "dedup entry naming a leaf the batch does not store there",
+        b,
+    ));
     let mut b = good.clone();
     b.checkpoint.clear();
     cases.push(("no checkpoint", b));
@@ -321,10 +333,163 @@ pub fn check_cosigned<S: LogStore>(store: &S) {
     );
 }
 
+/// A log whose level-0 hashes are chosen by the caller rather than computed from its entries.
+/// Stores never recompute leaf hashes, so crafted ones can share as many leading bytes as a
+/// test needs: a backend that keys its hash index by a truncated hash must still find every
+/// leaf at its own index, whatever the truncation. Upper tiles hold a filler hash, entries
+/// are `crafted <index>`.
+#[derive(Default)]
+pub struct CraftedLog {
+    pub leaves: Vec<Hash>,
+}
+
+impl CraftedLog {
+    /// Appends `leaves` and returns the integration storing them (the hash index gets the
+    /// first index of each distinct leaf, as the log engine does).
+    pub fn grow(&mut self, leaves: &[Hash]) -> Integration {
+        let old = self.leaves.len() as u64;
+        self.leaves.extend_from_slice(leaves);
+        let new = self.leaves.len() as u64;
+        let tiles = new_tiles(old, new)
+            .into_iter()
+            .map(|t| match t.kind {
+                TileKind::Hashes { level: 0 } => {
+                    let start = (t.index * TILE_WIDTH) as usize;
+                    let body = self.leaves[start..start + usize::from(t.width)]
+                        .iter()
+                        .flat_map(|h| h.0)
+                        .collect();
+                    (0, t.index, body)
+                }
+                TileKind::Hashes { level } => {
+                    (level, t.index, [0x11; 32].repeat(usize::from(t.width)))
+                }
+                TileKind::Entries => unreachable!("new_tiles lists hash tiles"),
+            })
+            .collect();
+        let bundles = (old / TILE_WIDTH..new.div_ceil(TILE_WIDTH))
+            .map(|n| {
+                let width = u64::from(entry_bundle_width(n, new));
+                let entries: Vec<Vec<u8>> = (n * TILE_WIDTH..n * TILE_WIDTH + width)
+                    .map(|i| format!("crafted {i}").into_bytes())
+                    .collect();
+                (
+                    n,
+                    encode_bundle(entries.iter().map(|e| e.as_slice())).unwrap(),
+                )
+            })
+            .collect();
+        let dedup = (old..new)
+            .filter(|&i| self.first_index(&self.leaves[i as usize]) == Some(i))
+            .map(|i| (self.leaves[i as usize], i))
+            .collect();
+        Integration {
+            old_size: old,
+            new_size: new,
+            tiles,
+            bundles,
+            dedup,
+            checkpoint: format!("crafted\n{new}\n").into_bytes(),
+        }
+    }
+
+    pub fn first_index(&self, leaf: &Hash) -> Option<u64> {
+        self.leaves.iter().position(|h| h == leaf).map(|i| i as u64)
+    }
+}
+
+/// A hash sharing its first `shared` bytes with every other hash of `family`, then differing.
+fn sharing(family: u8, shared: usize, member: u8) -> Hash {
+    let mut h = [family; 32];
+    h[shared..].fill(member);
+    h[31] = member;
+    Hash(h)
+}
+
+/// Leaves whose hashes share long prefixes (31 bytes, 8 bytes) are each found at their own
+/// index, across batches and tiles, and hashes sharing those prefixes but never logged are
+/// not found.
+pub fn check_prefix_collisions<S: LogStore>(store: &S) {
+    let mut log = CraftedLog::default();
+    let filler = |i: u64| leaf_hash(format!("filler {i}").as_bytes());
+    let mut family_members: Vec<Hash> = Vec::new();
+    // Batch sizes chosen so members land in three level-0 tiles and several batches.
+    let placements: &[(u64, &[(u64, Hash)])] = &[
+        (0, &[]),
+        (
+            300,
+            &[
+                (3, sharing(0xa5, 31, 1)),
+                (10, sharing(0xb6, 8, 1)),
+                (200, sharing(0xa5, 31, 2)),
+                (290, sharing(0xb6, 8, 2)),
+            ],
+        ),
+        (5, &[(301, sharing(0xa5, 31, 3))]),
+        // A repeat of the first leaf: indexed once, at its first index.
+        (
+            295,
+            &[
+                (400, sharing(0xa5, 31, 1)),
+                (555, sharing(0xb6, 8, 3)),
+                (599, sharing(0xa5, 31, 4)),
+            ],
+        ),
+    ];
+    for (count, members) in placements {
+        let start = log.leaves.len() as u64;
+        let leaves: Vec<Hash> = (start..start + count)
+            .map(|i| {
+                members
+                    .iter()
+                    .find(|(at, _)| *at == i)
+                    .map_or_else(|| filler(i), |(_, h)| *h)
+            })
+            .collect();
+        family_members.extend(members.iter().map(|(_, h)| *h));
+        store.integrate(&log.grow(&leaves)).unwrap();
+        for member in &family_members {
+            assert_eq!(
+                store.find_leaf(member).unwrap(),
+                log.first_index(member),
+                "{member} at size {}",
+                log.leaves.len()
+            );
+        }
+        for stranger in [
+            sharing(0xa5, 31, 9),
+            sharing(0xb6, 8, 9),
+            sharing(0xa5, 8, 9),
+        ] {
+            assert_eq!(store.find_leaf(&stranger).unwrap(), None, "{stranger}");
+        }
+    }
+    let indexed = index_entries_by_index(store);
+    let expected: Vec<(Hash, u64)> = (0..log.leaves.len() as u64)
+        .filter(|&i| log.first_index(&log.leaves[i as usize]) == Some(i))
+        .map(|i| (log.leaves[i as usize], i))
+        .collect();
+    assert_eq!(indexed, expected);
+}
+
+/// Opens the suite's stand-in checkpoints (`test/log\n<size>\n<root>\n`) as the audit's
+/// checkpoint check, for tests that audit a store built here.
+pub fn open_test_checkpoint(note: &[u8]) -> Result<(u64, Hash), String> {
+    let text = std::str::from_utf8(note).map_err(|e| e.to_string())?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    if lines.len() != 4 || lines[0] != "test/log" || !lines[3].is_empty() {
+        return Err(format!("malformed checkpoint {text:?}"));
+    }
+    let size = lines[1].parse().map_err(|_| "bad size".to_string())?;
+    let root = Hash::from_base64(lines[2]).map_err(|e| e.to_string())?;
+    Ok((size, root))
+}
+
 /// Runs the whole suite, each check on a fresh store from `make`.
 pub fn run_all<S: LogStore>(make: impl Fn() -> S) {
     check_empty(&make());
     check_growth(&make());
     check_refusals(&make());
     check_cosigned(&make());
+    check_prefix_collisions(&make());
 }

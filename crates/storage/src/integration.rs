@@ -2,7 +2,9 @@
 //!
 //! The rules make the store write-once whatever the caller does: the batch must start at the
 //! stored size, must carry exactly the tiles and bundles that growing the tree changes, and may
-//! replace a stored tile or bundle only by an extension of its current bytes.
+//! replace a stored tile or bundle only by an extension of its current bytes. Each hash index
+//! entry must name the leaf hash the batch stores at its index, so a backend may key the index
+//! by a truncated hash and confirm a hit against the level-0 tile.
 
 use cairn_tree::{
     entry_bundle_width, hash_tile_width, new_tiles, parse_bundle, Hash, TileKind, HASH_LEN,
@@ -41,11 +43,13 @@ fn refuse(msg: String) -> StorageError {
 
 /// Checks `batch` against the stored `head`, reading current partial tiles and bundles
 /// through the two closures. Every backend calls this under its writer lock before writing.
-pub fn validate_integration(
+/// The closures may hand out owned bodies or borrow them from a backend's own copy (anything
+/// that is bytes), so a backend that keeps the partial bodies in memory copies nothing.
+pub fn validate_integration<T: AsRef<[u8]>, B: AsRef<[u8]>>(
     head: Option<&Head>,
     batch: &Integration,
-    read_tile: impl Fn(u8, u64) -> Result<Option<Vec<u8>>, StorageError>,
-    read_bundle: impl Fn(u64) -> Result<Option<Vec<u8>>, StorageError>,
+    read_tile: impl Fn(u8, u64) -> Result<Option<T>, StorageError>,
+    read_bundle: impl Fn(u64) -> Result<Option<B>, StorageError>,
 ) -> Result<(), StorageError> {
     let stored = head.map_or(0, |h| h.size);
     let (old, new) = (batch.old_size, batch.new_size);
@@ -97,8 +101,8 @@ pub fn validate_integration(
             )));
         }
         if hash_tile_width(*level, *index, old) > 0 {
-            let current = read_tile(*level, *index)?.unwrap_or_default();
-            if !body.starts_with(&current) {
+            let current = read_tile(*level, *index)?;
+            if !body.starts_with(current.as_ref().map_or(&[][..], |c| c.as_ref())) {
                 return Err(refuse(format!(
                     "tile {level}/{index} would rewrite stored hashes"
                 )));
@@ -125,8 +129,8 @@ pub fn validate_integration(
         parse_bundle(body, width)
             .map_err(|e| refuse(format!("bundle {index} at width {width}: {e}")))?;
         if entry_bundle_width(*index, old) > 0 {
-            let current = read_bundle(*index)?.unwrap_or_default();
-            if !body.starts_with(&current) {
+            let current = read_bundle(*index)?;
+            if !body.starts_with(current.as_ref().map_or(&[][..], |c| c.as_ref())) {
                 return Err(refuse(format!(
                     "bundle {index} would rewrite stored entries"
                 )));
@@ -134,10 +138,28 @@ pub fn validate_integration(
         }
     }
 
-    for (_, index) in &batch.dedup {
+    // The level-0 tiles were checked above: one per bundle the batch touches, each covering
+    // every index of the batch, so every in-range dedup entry finds its tile here.
+    let level0: Vec<(u64, &[u8])> = batch
+        .tiles
+        .iter()
+        .filter(|(level, _, _)| *level == 0)
+        .map(|(_, index, body)| (*index, body.as_slice()))
+        .collect();
+    for (hash, index) in &batch.dedup {
         if *index < old || *index >= new {
             return Err(refuse(format!(
                 "dedup entry for index {index} outside the batch {old}..{new}"
+            )));
+        }
+        let at = (*index % TILE_WIDTH) as usize * HASH_LEN;
+        let stored = level0
+            .iter()
+            .find(|(tile, _)| *tile == *index / TILE_WIDTH)
+            .and_then(|(_, body)| body.get(at..at + HASH_LEN));
+        if stored != Some(&hash.0[..]) {
+            return Err(refuse(format!(
+                "dedup entry {hash} for index {index} is not the leaf hash the batch stores there"
             )));
         }
     }

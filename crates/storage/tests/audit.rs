@@ -1,21 +1,9 @@
 //! The audit finds a flipped byte anywhere in stored entries, hash tiles or checkpoints, and
 //! reports where; a clean store audits clean.
 
-use cairn_storage::conformance::ReferenceLog;
+use cairn_storage::conformance::{open_test_checkpoint as open, ReferenceLog};
 use cairn_storage::{audit, AuditProblem, LogStore, MemoryStore};
 use cairn_tree::Hash;
-
-/// Opens the conformance suite's stand-in checkpoints: `origin\nsize\nroot\n`.
-fn open(note: &[u8]) -> Result<(u64, Hash), String> {
-    let text = std::str::from_utf8(note).map_err(|e| e.to_string())?;
-    let lines: Vec<&str> = text.split('\n').collect();
-    if lines.len() != 4 || lines[0] != "test/log" || !lines[3].is_empty() {
-        return Err(format!("malformed checkpoint {text:?}"));
-    }
-    let size = lines[1].parse().map_err(|_| "bad size".to_string())?;
-    let root = Hash::from_base64(lines[2]).map_err(|e| e.to_string())?;
-    Ok((size, root))
-}
 
 fn build(sizes: &[u64]) -> (MemoryStore, ReferenceLog) {
     let store = MemoryStore::new();
