@@ -1,47 +1,107 @@
 //! A second durable backend, on `fjall` (an LSM tree), for logs whose ingest rate sled cannot
 //! sustain.
 //!
-//! Why an LSM: the dedup index is keyed by leaf hash, i.e. uniformly random keys, which is the
+//! Why an LSM: the hash index is keyed by leaf hash, i.e. uniformly random keys, which is the
 //! worst case for sled's B-tree (page cache churn, node clones) and for redb's copy-on-write
 //! pages, and the best case for an LSM's sorted runs and bloom filters (most lookups during
 //! ingest are misses). Everything else Cairn stores is keyed in log order.
 //!
-//! Layout: one keyspace per kind of data, all in one fjall database, so one integration is a
-//! single cross-keyspace `WriteBatch` (fjall journals the whole batch as one unit and replays
-//! it all or not at all). Keys are big-endian integers so tiles, bundles and checkpoints sort
-//! in log order:
+//! Layout (format `cairn-fjall-v2`): one keyspace per kind of data, all in one fjall database,
+//! so one integration is a single cross-keyspace `WriteBatch` (fjall journals the whole batch
+//! as one unit and replays it all or not at all). Keys are big-endian integers so tiles,
+//! bundles and checkpoints sort in log order:
 //!
-//! | keyspace      | key                         | value                      |
-//! |---------------|-----------------------------|----------------------------|
-//! | `meta`        | `head` / `format`           | size (u64 BE) / format tag |
-//! | `tiles`       | level (u8) · index (u64 BE) | tile body                  |
-//! | `bundles`     | index (u64 BE)              | entry bundle body          |
-//! | `dedup`       | leaf hash (32 bytes)        | first index (u64 BE)       |
-//! | `checkpoints` | size (u64 BE)               | signed checkpoint          |
-//! | `cosigned`    | size (u64 BE)               | cosigned checkpoint        |
+//! | keyspace      | key                                        | value                          |
+//! |---------------|--------------------------------------------|--------------------------------|
+//! | `meta`        | `head` / `format`                          | size (u64 BE) / format tag     |
+//! | `tiles`       | level (u8) · index (u64 BE) [· start (u32 BE)] | tile body [piece]          |
+//! | `bundles`     | index (u64 BE) [· start (u32 BE)]          | entry bundle body [piece]      |
+//! | `leaf_index`  | leaf hash prefix (5 bytes)                 | first index (minimal BE bytes) |
+//! |               | leaf hash prefix · index (u64 BE)          | empty (a prefix collision)     |
+//! | `checkpoints` | size (u64 BE)                              | signed checkpoint              |
+//! | `cosigned`    | size (u64 BE)                              | cosigned checkpoint            |
+//!
+//! **Pieces.** A tile or bundle is stored as a base (under its plain key) plus pieces (under
+//! the plain key followed by the byte offset they start at): an integration writes only the
+//! bytes the rightmost partial tile or bundle grew by. Rewriting the whole partial bundle (up
+//! to 66 KB) and the partial tiles with every batch filled the journal and memtables with
+//! copies of the same bytes. A read is a point read of the base, and only when the base is not
+//! complete, a scan of the key's pieces in one snapshot. A tile that becomes full is written
+//! once more whole as its base and its pieces are deleted in the same batch, so the tiles that
+//! proofs read are single values. Bundles are left in pieces (a few per bundle at moderate
+//! load): rewriting them would double the bytes journaled per entry, and without it the
+//! `bundles` keyspace only ever receives increasing keys, which fjall moves down its levels
+//! without rewriting. Any part with more than [`MAX_PIECES`] pieces (tiny batches) is
+//! rewritten whole, which bounds a read to one short scan.
+//!
+//! **The writer's copy.** The store keeps the head and the current partial bodies in memory
+//! under its writer lock (one bundle and one tile per level: tens of KB), loaded at open. That
+//! is how an integration knows which bytes are new without reading anything, and how the
+//! extension check of [`validate_integration`] stays a memory compare.
+//!
+//! **The leaf index** keys each leaf by the first [`LEAF_PREFIX`] bytes of its hash, and a hit
+//! is confirmed by comparing the whole hash with the level-0 tile at the index it names, so a
+//! prefix shared by two leaves can only cost a read, never give a wrong index. The first leaf
+//! with a prefix gets the short key; a later leaf with the same prefix (a collision: about 45
+//! at 10M entries) gets `prefix · index`, found by a prefix scan only after the short key's
+//! leaf failed to match. Lookups stay point reads, which fjall's bloom filters answer for the
+//! common miss; a key that carried the index always would need a scan per lookup, which bloom
+//! filters cannot answer. An insert must know whether its prefix is taken; the engine has
+//! just looked every new leaf up, so [`FjallStore::find_leaf`] remembers the prefixes it found
+//! free since the last commit and the insert reads only the rest.
+//!
+//! **Format v1** (`cairn-fjall-v1`: partial bodies rewritten under the plain keys, a `dedup`
+//! keyspace keyed by the full hash) opens unchanged: its bodies are bases with no pieces, and
+//! its `dedup` keyspace is kept and consulted for the leaves written before the upgrade. Opening
+//! marks the store v2, so an older Cairn refuses it ("unknown storage format") instead of
+//! misreading pieces it does not know about.
 //!
 //! Durability: the batch is committed with `PersistMode::SyncAll`, which fsyncs the journal
 //! *before* the batch is applied to the memtables, so a reader can never see data that a
 //! crash could take back, and `integrate` returns only once the batch is on disk. A failed
 //! journal write or fsync poisons the database: fjall refuses every later write until it is
 //! reopened (and replays its journal), which the engine sees as storage errors, not as a
-//! silent loss.
+//! silent loss. The writer's copy is dropped on any failure and reloaded from disk.
 //!
 //! Memory and start-up are bounded by [`FjallOptions`]: the block cache, the memtable size per
 //! keyspace, and the total journal size (the journal is what a restart replays; beyond the
 //! limit fjall flushes memtables so older journals can be dropped).
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use cairn_tree::Hash;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use cairn_tree::{
+    bundle_prefix, entry_bundle_width, hash_tile_width, parse_bundle, Hash, HASH_LEN,
+    MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH,
+};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 
 use crate::{validate_integration, Head, IndexEntries, Integration, LogStore, StorageError};
 
 const HEAD: &[u8] = b"head";
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: &[u8] = b"cairn-fjall-v1";
+const FORMAT: &[u8] = b"cairn-fjall-v2";
+const FORMAT_V1: &[u8] = b"cairn-fjall-v1";
+/// The v1 hash index (full leaf hash → index), kept read-only in upgraded stores.
+const LEGACY_DEDUP: &str = "dedup";
+
+/// Bytes of the leaf hash that key the leaf index. Five bytes keep the index small (the key
+/// costs about 2 bytes on disk once fjall shares the leading bytes of sorted neighbours) while
+/// collisions stay rare: about n²/2⁴¹ colliding keys (45 at 10M entries) and a false hit for
+/// one lookup in 2⁴⁰/n (one in 110,000 at 10M), each costing one tile read.
+pub const LEAF_PREFIX: usize = 5;
+
+/// The most pieces a part is kept in before it is rewritten whole: bounds the scan a read of a
+/// partial tile or bundle does, at the price of a rewrite every `MAX_PIECES` tiny batches.
+pub const MAX_PIECES: usize = 64;
+
+/// Most leaf prefixes remembered as free between two commits (≈ 1 MiB); the engine's batches
+/// stay below it (4096 entries by default), a reader's lookups beyond it are simply not kept.
+const MAX_REMEMBERED_MISSES: usize = 65_536;
+
+const TILE_BYTES: usize = TILE_WIDTH as usize * HASH_LEN;
 
 /// Tuning for the fjall backend. The defaults keep the process well under Cairn's 256 MiB
 /// budget at 10M entries while leaving fjall room to batch its flushes.
@@ -73,17 +133,69 @@ impl Default for FjallOptions {
     }
 }
 
+/// A stored tile or bundle that is still growing: its body and where its pieces start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Partial {
+    index: u64,
+    body: Vec<u8>,
+    /// Start offsets of the pieces after the base (deleted when the part is rewritten whole).
+    pieces: Vec<u32>,
+}
+
+/// What the writer knows without reading: the head and the rightmost partial bodies.
+struct WriterState {
+    head: Option<Head>,
+    bundle: Option<Partial>,
+    tiles: BTreeMap<u8, Partial>,
+}
+
+impl WriterState {
+    /// The stored body of a partial tile validation asks about. It only asks about tiles that
+    /// grow and held hashes before, i.e. the rightmost partial tile of their level, which
+    /// this copy always has; anything else means the copy is wrong, and writing on would
+    /// compute the wrong new bytes.
+    fn tile_body(&self, level: u8, index: u64) -> Result<Option<&[u8]>, StorageError> {
+        match self.tiles.get(&level) {
+            Some(p) if p.index == index => Ok(Some(&p.body)),
+            _ => Err(StorageError::Corrupt(format!(
+                "the writer's copy has no partial tile {level}/{index}"
+            ))),
+        }
+    }
+
+    fn bundle_body(&self, index: u64) -> Result<Option<&[u8]>, StorageError> {
+        match &self.bundle {
+            Some(p) if p.index == index => Ok(Some(&p.body)),
+            _ => Err(StorageError::Corrupt(format!(
+                "the writer's copy has no partial bundle {index}"
+            ))),
+        }
+    }
+}
+
+/// Leaf prefixes `find_leaf` found free, valid only while no commit has happened since.
+#[derive(Default)]
+struct Misses {
+    generation: u64,
+    prefixes: HashSet<[u8; LEAF_PREFIX]>,
+}
+
 pub struct FjallStore {
     db: Database,
     meta: Keyspace,
     tiles: Keyspace,
     bundles: Keyspace,
-    dedup: Keyspace,
+    leaves: Keyspace,
+    /// The v1 hash index of an upgraded store; `None` for stores created as v2.
+    legacy_dedup: Option<Keyspace>,
     checkpoints: Keyspace,
     cosigned: Keyspace,
-    /// Serialises integrations: validation reads the current partial tiles, and nothing may
-    /// change them between that read and the batch.
-    writer: Mutex<()>,
+    /// Serialises integrations and holds the writer's copy (`None` after a failure: reloaded
+    /// from disk before the next integration).
+    writer: Mutex<Option<WriterState>>,
+    /// Commits so far; a remembered miss is trusted only in the generation it was seen in.
+    commits: AtomicU64,
+    misses: Mutex<Misses>,
 }
 
 impl From<fjall::Error> for StorageError {
@@ -99,11 +211,108 @@ fn tile_key(level: u8, index: u64) -> [u8; 9] {
     k
 }
 
+fn piece_key(base: &[u8], start: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(base.len() + 4);
+    k.extend_from_slice(base);
+    k.extend_from_slice(&start.to_be_bytes());
+    k
+}
+
 fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
     let arr: [u8; 8] = bytes
         .try_into()
         .map_err(|_| StorageError::Corrupt(format!("{what} is {} bytes, not 8", bytes.len())))?;
     Ok(u64::from_be_bytes(arr))
+}
+
+fn leaf_prefix(leaf: &Hash) -> [u8; LEAF_PREFIX] {
+    let mut p = [0u8; LEAF_PREFIX];
+    p.copy_from_slice(&leaf.0[..LEAF_PREFIX]);
+    p
+}
+
+/// An index as big-endian bytes without leading zeros (at least one byte): 3 bytes up to
+/// 16.7M entries instead of 8.
+fn encode_index(index: u64) -> Vec<u8> {
+    let bytes = index.to_be_bytes();
+    let skip = (index.leading_zeros() / 8).min(7) as usize;
+    bytes[skip..].to_vec()
+}
+
+fn decode_index(bytes: &[u8]) -> Result<u64, StorageError> {
+    if bytes.is_empty() || bytes.len() > 8 {
+        return Err(StorageError::Corrupt(format!(
+            "leaf index value is {} bytes, not 1 to 8",
+            bytes.len()
+        )));
+    }
+    Ok(bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
+}
+
+/// The index a `leaf_index` key names: the value of a short key, the suffix of a long one.
+fn index_entry(key: &[u8], value: &[u8]) -> Result<u64, StorageError> {
+    match key.len() {
+        LEAF_PREFIX => decode_index(value),
+        n if n == LEAF_PREFIX + 8 => be_u64(&key[LEAF_PREFIX..], "leaf index key suffix"),
+        n => Err(StorageError::Corrupt(format!(
+            "leaf index key {key:02x?} is {n} bytes"
+        ))),
+    }
+}
+
+fn is_full_tile(body: &[u8]) -> bool {
+    body.len() == TILE_BYTES
+}
+
+fn is_full_bundle(body: &[u8]) -> bool {
+    bundle_prefix(body, TILE_WIDTH as u16).is_ok_and(|p| p.len() == body.len())
+}
+
+/// A part as stored: its bytes joined, and the start offsets of its pieces after the base.
+struct Pieced {
+    body: Vec<u8>,
+    pieces: Vec<u32>,
+}
+
+/// Reads a part (base and pieces) in one snapshot, or `None` if it has no base. Pieces must
+/// follow each other exactly; a gap or overlap is corruption.
+fn read_pieced(
+    snapshot: &Snapshot,
+    ks: &Keyspace,
+    base: &[u8],
+) -> Result<Option<Pieced>, StorageError> {
+    let mut out: Option<Pieced> = None;
+    // A key sorts before its extensions, so the base comes first, then pieces by offset.
+    for guard in snapshot.prefix(ks, base) {
+        let (key, value) = guard.into_inner()?;
+        let key: &[u8] = &key;
+        if key.len() == base.len() {
+            out = Some(Pieced {
+                body: value.to_vec(),
+                pieces: Vec::new(),
+            });
+            continue;
+        }
+        let start = key
+            .get(base.len()..)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StorageError::Corrupt(format!("malformed piece key {key:02x?}")))?;
+        let Some(Pieced { body, pieces }) = out.as_mut() else {
+            return Err(StorageError::Corrupt(format!(
+                "piece {key:02x?} has no base"
+            )));
+        };
+        if start as usize != body.len() {
+            return Err(StorageError::Corrupt(format!(
+                "piece {key:02x?} starts at byte {start}, but the bytes before it end at {}",
+                body.len()
+            )));
+        }
+        body.extend_from_slice(&value);
+        pieces.push(start);
+    }
+    Ok(out)
 }
 
 /// fjall creates a fresh database in any directory without its `version` marker. Opening the
@@ -144,6 +353,72 @@ fn refuse_foreign_directory(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// One part of an integration: where it lives and its whole body after the batch.
+struct PartWrite<'a> {
+    ks: &'a Keyspace,
+    base: Vec<u8>,
+    index: u64,
+    body: &'a [u8],
+    /// Whether the part is complete after the batch.
+    full: bool,
+    /// Whether a complete part is rewritten as one value (tiles) or left in pieces (bundles).
+    join_when_full: bool,
+}
+
+impl PartWrite<'_> {
+    /// Adds the part's new bytes to `batch` and returns the start offsets of its pieces
+    /// after the commit. `current` is the stored state, which validation has checked `body`
+    /// extends.
+    fn stage(
+        &self,
+        batch: &mut fjall::OwnedWriteBatch,
+        current: Option<&Partial>,
+    ) -> Result<Vec<u32>, StorageError> {
+        let stored = current.map_or(0, |p| p.body.len());
+        let pieces = current.map_or(&[][..], |p| p.pieces.as_slice());
+        if stored == 0 {
+            batch.insert(self.ks, self.base.as_slice(), self.body);
+            return Ok(Vec::new());
+        }
+        if (self.full && self.join_when_full) || pieces.len() >= MAX_PIECES {
+            batch.insert(self.ks, self.base.as_slice(), self.body);
+            for &start in pieces {
+                batch.remove(self.ks, piece_key(&self.base, start));
+            }
+            return Ok(Vec::new());
+        }
+        let start = u32::try_from(stored).map_err(|_| {
+            StorageError::Refused(format!("a part of {stored} bytes cannot grow further"))
+        })?;
+        batch.insert(self.ks, piece_key(&self.base, start), &self.body[stored..]);
+        let mut next = pieces.to_vec();
+        next.push(start);
+        Ok(next)
+    }
+
+    /// The writer's copy of the part once the batch is committed: `None` when complete,
+    /// else `current` extended in place (a bundle is tens of KB; copying it whole every batch
+    /// would be waste).
+    fn committed(&self, current: Option<Partial>, pieces: Vec<u32>) -> Option<Partial> {
+        if self.full {
+            return None;
+        }
+        Some(match current {
+            Some(mut p) if p.index == self.index => {
+                let stored = p.body.len();
+                p.body.extend_from_slice(&self.body[stored..]);
+                p.pieces = pieces;
+                p
+            }
+            _ => Partial {
+                index: self.index,
+                body: self.body.to_vec(),
+                pieces,
+            },
+        })
+    }
+}
+
 impl FjallStore {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: &FjallOptions) -> Result<Self, StorageError> {
@@ -161,7 +436,7 @@ impl FjallStore {
         let db = builder.open()?;
         let memtable = options.max_memtable_size;
         // Point reads of tiles, bundles and checkpoints almost always hit, so their last
-        // level needs no bloom filter (fjall: ~90% less filter memory). The dedup index is the
+        // level needs no bloom filter (fjall: ~90% less filter memory). The leaf index is the
         // opposite: most lookups during ingest are misses, which the filters answer.
         let hits = move || {
             KeyspaceCreateOptions::default()
@@ -169,21 +444,35 @@ impl FjallStore {
                 .manual_journal_persist(true)
                 .expect_point_read_hits(true)
         };
+        let misses = move || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(memtable)
+                .manual_journal_persist(true)
+        };
+        // Checked before any keyspace is opened: only a v1 store has one.
+        let legacy_dedup = if db.keyspace_exists(LEGACY_DEDUP) {
+            Some(db.keyspace(LEGACY_DEDUP, misses)?)
+        } else {
+            None
+        };
         let meta = db.keyspace("meta", hits)?;
         let tiles = db.keyspace("tiles", hits)?;
         let bundles = db.keyspace("bundles", hits)?;
         let checkpoints = db.keyspace("checkpoints", hits)?;
         let cosigned = db.keyspace("cosigned", hits)?;
-        let dedup = db.keyspace("dedup", move || {
-            KeyspaceCreateOptions::default()
-                .max_memtable_size(memtable)
-                .manual_journal_persist(true)
-        })?;
+        let leaves = db.keyspace("leaf_index", misses)?;
         match meta.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
+            // v1 data reads as v2 (bases without pieces, the old index kept for lookups);
+            // marking it v2 keeps an older Cairn from opening it and missing the pieces.
+            Some(v) if v.as_ref() == FORMAT_V1 => {
+                let mut b = db.batch().durability(Some(PersistMode::SyncAll));
+                b.insert(&meta, FORMAT_KEY, FORMAT);
+                b.commit()?;
+            }
             Some(v) => {
                 return Err(StorageError::Corrupt(format!(
-                    "unknown storage format {:?}",
+                    "unknown storage format {:?} (this Cairn reads cairn-fjall-v1 and -v2)",
                     String::from_utf8_lossy(&v)
                 )))
             }
@@ -193,16 +482,22 @@ impl FjallStore {
                 b.commit()?;
             }
         }
-        Ok(FjallStore {
+        let store = FjallStore {
             db,
             meta,
             tiles,
             bundles,
-            dedup,
+            leaves,
+            legacy_dedup,
             checkpoints,
             cosigned,
-            writer: Mutex::new(()),
-        })
+            writer: Mutex::new(None),
+            commits: AtomicU64::new(0),
+            misses: Mutex::new(Misses::default()),
+        };
+        let state = store.load_writer_state()?;
+        *store.writer.lock().unwrap() = Some(state);
+        Ok(store)
     }
 
     /// Bytes fjall reports on disk: tables plus journal (for the benchmarks' bytes-per-entry).
@@ -210,15 +505,105 @@ impl FjallStore {
         Ok(self.db.disk_space()?)
     }
 
+    /// Bytes on disk by keyspace, and the journal's: where [`FjallStore::size_on_disk`] goes.
+    pub fn disk_usage(&self) -> Result<Vec<(&'static str, u64)>, StorageError> {
+        let mut out = vec![
+            ("journal", self.db.journal_disk_space()?),
+            ("meta", self.meta.disk_space()),
+            ("tiles", self.tiles.disk_space()),
+            ("bundles", self.bundles.disk_space()),
+            ("leaf_index", self.leaves.disk_space()),
+            ("checkpoints", self.checkpoints.disk_space()),
+            ("cosigned", self.cosigned.disk_space()),
+        ];
+        if let Some(ks) = &self.legacy_dedup {
+            out.push((LEGACY_DEDUP, ks.disk_space()));
+        }
+        Ok(out)
+    }
+
     fn get(ks: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(ks.get(key)?.map(|v| v.to_vec()))
     }
-}
 
-impl LogStore for FjallStore {
-    fn head(&self) -> Result<Option<Head>, StorageError> {
-        // One snapshot for both reads, so the head and its checkpoint come from the same batch.
+    /// A tile or bundle: its base if that is complete (one point read, the common case),
+    /// else base and pieces from one snapshot.
+    fn read_part(
+        &self,
+        ks: &Keyspace,
+        base: &[u8],
+        is_full: fn(&[u8]) -> bool,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match ks.get(base)? {
+            None => Ok(None),
+            Some(v) if is_full(&v) => Ok(Some(v.to_vec())),
+            Some(_) => Ok(read_pieced(&self.db.snapshot(), ks, base)?.map(|p| p.body)),
+        }
+    }
+
+    /// The head and the rightmost partial tile of each level and bundle, as stored, each
+    /// checked against the width the head implies.
+    fn load_writer_state(&self) -> Result<WriterState, StorageError> {
         let snapshot = self.db.snapshot();
+        let head = self.head_in(&snapshot)?;
+        let size = head.as_ref().map_or(0, |h| h.size);
+        let mut state = WriterState {
+            head,
+            bundle: None,
+            tiles: BTreeMap::new(),
+        };
+        let bundle = size / TILE_WIDTH;
+        let width = entry_bundle_width(bundle, size);
+        if width > 0 && u64::from(width) < TILE_WIDTH {
+            let Pieced { body, pieces } =
+                read_pieced(&snapshot, &self.bundles, &bundle.to_be_bytes())?.ok_or_else(|| {
+                    StorageError::Corrupt(format!("partial bundle {bundle} is missing"))
+                })?;
+            parse_bundle(&body, width).map_err(|e| {
+                StorageError::Corrupt(format!("partial bundle {bundle} at width {width}: {e}"))
+            })?;
+            state.bundle = Some(Partial {
+                index: bundle,
+                body,
+                pieces,
+            });
+        }
+        for level in 0..=MAX_TILE_LEVEL {
+            let nodes = size
+                .checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
+                .unwrap_or(0);
+            if nodes == 0 {
+                break;
+            }
+            let index = nodes / TILE_WIDTH;
+            let width = usize::from(hash_tile_width(level, index, size));
+            if width == 0 {
+                continue;
+            }
+            let Pieced { body, pieces } =
+                read_pieced(&snapshot, &self.tiles, &tile_key(level, index))?.ok_or_else(|| {
+                    StorageError::Corrupt(format!("partial tile {level}/{index} is missing"))
+                })?;
+            if body.len() != width * HASH_LEN {
+                return Err(StorageError::Corrupt(format!(
+                    "partial tile {level}/{index} is {} bytes, the head says {}",
+                    body.len(),
+                    width * HASH_LEN
+                )));
+            }
+            state.tiles.insert(
+                level,
+                Partial {
+                    index,
+                    body,
+                    pieces,
+                },
+            );
+        }
+        Ok(state)
+    }
+
+    fn head_in(&self, snapshot: &Snapshot) -> Result<Option<Head>, StorageError> {
         let Some(size) = snapshot.get(&self.meta, HEAD)? else {
             return Ok(None);
         };
@@ -230,31 +615,138 @@ impl LogStore for FjallStore {
         Ok(Some(Head { size, checkpoint }))
     }
 
+    /// The leaf hash stored at `index` (level-0 tile), read in `snapshot`.
+    fn leaf_at(&self, snapshot: &Snapshot, index: u64) -> Result<Option<Hash>, StorageError> {
+        let base = tile_key(0, index / TILE_WIDTH);
+        let body = match snapshot.get(&self.tiles, base)? {
+            Some(v) if is_full_tile(&v) => v.to_vec(),
+            Some(_) => read_pieced(snapshot, &self.tiles, &base)?.map_or_else(Vec::new, |p| p.body),
+            None => return Ok(None),
+        };
+        let at = (index % TILE_WIDTH) as usize * HASH_LEN;
+        Ok(body
+            .get(at..at + HASH_LEN)
+            .map(|h| Hash::from_slice(h).expect("32 bytes")))
+    }
+
+    /// Whether `index` holds `leaf`; an index entry naming a leaf that is not stored is
+    /// corruption, not a miss.
+    fn confirm(&self, snapshot: &Snapshot, leaf: &Hash, index: u64) -> Result<bool, StorageError> {
+        match self.leaf_at(snapshot, index)? {
+            Some(stored) => Ok(stored == *leaf),
+            None => Err(StorageError::Corrupt(format!(
+                "the leaf index names index {index}, which has no stored leaf hash"
+            ))),
+        }
+    }
+
+    /// Records that no leaf with this prefix was stored when generation `generation` began.
+    fn remember_miss(&self, prefix: [u8; LEAF_PREFIX], generation: u64) {
+        let mut m = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+        if m.generation < generation {
+            m.generation = generation;
+            m.prefixes.clear();
+        }
+        if m.generation == generation && m.prefixes.len() < MAX_REMEMBERED_MISSES {
+            m.prefixes.insert(prefix);
+        }
+    }
+
+    /// Adds the leaf index entries of `batch` to `b`. Each prefix already taken (by the store
+    /// or earlier in the batch) gets the long key, so nothing is ever overwritten.
+    fn stage_leaf_index(
+        &self,
+        b: &mut fjall::OwnedWriteBatch,
+        batch: &Integration,
+    ) -> Result<(), StorageError> {
+        let generation = self.commits.load(Ordering::Acquire);
+        let misses = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+        let known_free =
+            |p: &[u8; LEAF_PREFIX]| misses.generation == generation && misses.prefixes.contains(p);
+        let mut taken_here: HashSet<[u8; LEAF_PREFIX]> = HashSet::with_capacity(batch.dedup.len());
+        for (leaf, index) in &batch.dedup {
+            let prefix = leaf_prefix(leaf);
+            let taken = taken_here.contains(&prefix)
+                || (!known_free(&prefix) && self.leaves.get(prefix)?.is_some());
+            if taken {
+                let mut key = prefix.to_vec();
+                key.extend_from_slice(&index.to_be_bytes());
+                b.insert(&self.leaves, key, [0u8; 0]);
+            } else {
+                b.insert(&self.leaves, prefix, encode_index(*index));
+                taken_here.insert(prefix);
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn raw_keyspace(&self, name: &str) -> &Keyspace {
+        match name {
+            "tiles" => &self.tiles,
+            "bundles" => &self.bundles,
+            "leaf_index" => &self.leaves,
+            other => panic!("no keyspace {other}"),
+        }
+    }
+}
+
+impl LogStore for FjallStore {
+    fn head(&self) -> Result<Option<Head>, StorageError> {
+        // One snapshot for both reads, so the head and its checkpoint come from the same batch.
+        self.head_in(&self.db.snapshot())
+    }
+
     fn integrate(&self, batch: &Integration) -> Result<(), StorageError> {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let head = self.head()?;
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(self.load_writer_state()?);
+        }
+        let state = guard.as_mut().expect("loaded above");
         validate_integration(
-            head.as_ref(),
+            state.head.as_ref(),
             batch,
-            |l, n| Self::get(&self.tiles, &tile_key(l, n)),
-            |n| Self::get(&self.bundles, &n.to_be_bytes()),
+            |l, n| state.tile_body(l, n),
+            |n| state.bundle_body(n),
         )?;
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the
         // memtables, so nothing is readable (or acknowledged) before it is durable.
         let mut b = fjall::OwnedWriteBatch::with_capacity(
             self.db.clone(),
-            batch.tiles.len() + batch.bundles.len() + batch.dedup.len() + 2,
+            2 * batch.tiles.len() + 2 * batch.bundles.len() + batch.dedup.len() + 2,
         )
         .durability(Some(PersistMode::SyncAll));
-        for (l, n, body) in &batch.tiles {
-            b.insert(&self.tiles, tile_key(*l, *n), body.as_slice());
+        // Tiles and bundles go in before the index entries that point into them: fjall
+        // applies a batch in order, and a reader without a snapshot that finds an index entry
+        // then reads its tile.
+        let mut parts = Vec::with_capacity(batch.tiles.len() + batch.bundles.len());
+        for (level, index, body) in &batch.tiles {
+            let part = PartWrite {
+                ks: &self.tiles,
+                base: tile_key(*level, *index).to_vec(),
+                index: *index,
+                body,
+                full: is_full_tile(body),
+                join_when_full: true,
+            };
+            let current = state.tiles.get(level).filter(|p| p.index == *index);
+            let pieces = part.stage(&mut b, current)?;
+            parts.push((Some(*level), part, pieces));
         }
-        for (n, body) in &batch.bundles {
-            b.insert(&self.bundles, n.to_be_bytes(), body.as_slice());
+        for (index, body) in &batch.bundles {
+            let part = PartWrite {
+                ks: &self.bundles,
+                base: index.to_be_bytes().to_vec(),
+                index: *index,
+                body,
+                full: u64::from(entry_bundle_width(*index, batch.new_size)) == TILE_WIDTH,
+                join_when_full: false,
+            };
+            let current = state.bundle.as_ref().filter(|p| p.index == *index);
+            let pieces = part.stage(&mut b, current)?;
+            parts.push((None, part, pieces));
         }
-        for (hash, index) in &batch.dedup {
-            b.insert(&self.dedup, hash.0, index.to_be_bytes());
-        }
+        self.stage_leaf_index(&mut b, batch)?;
         b.insert(
             &self.checkpoints,
             batch.new_size.to_be_bytes(),
@@ -262,23 +754,81 @@ impl LogStore for FjallStore {
         );
         // Last, so a reader without a snapshot that sees the new head sees its data too.
         b.insert(&self.meta, HEAD, batch.new_size.to_be_bytes());
-        b.commit()?;
+        let committed = b.commit();
+        // Remembered misses describe the store before this batch, whatever its outcome.
+        self.commits.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = committed {
+            // The journal may or may not hold the batch: reload from disk before the next.
+            *guard = None;
+            return Err(e.into());
+        }
+        for (level, part, pieces) in parts {
+            match level {
+                Some(level) => {
+                    let current = state.tiles.remove(&level);
+                    if let Some(p) = part.committed(current, pieces) {
+                        state.tiles.insert(level, p);
+                    }
+                }
+                None => {
+                    let current = state.bundle.take();
+                    state.bundle = part.committed(current, pieces);
+                }
+            }
+        }
+        state.head = Some(Head {
+            size: batch.new_size,
+            checkpoint: batch.checkpoint.clone(),
+        });
         Ok(())
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Self::get(&self.tiles, &tile_key(level, index))
+        self.read_part(&self.tiles, &tile_key(level, index), is_full_tile)
     }
 
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Self::get(&self.bundles, &index.to_be_bytes())
+        self.read_part(&self.bundles, &index.to_be_bytes(), is_full_bundle)
     }
 
     fn find_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
-        self.dedup
-            .get(leaf.0)?
-            .map(|v| be_u64(&v, "dedup index entry"))
-            .transpose()
+        // Entries of a v1 store predate every v2 entry, so they are the first index.
+        if let Some(legacy) = &self.legacy_dedup {
+            if let Some(v) = legacy.get(leaf.0)? {
+                return Ok(Some(be_u64(&v, "dedup index entry")?));
+            }
+        }
+        let prefix = leaf_prefix(leaf);
+        // The common case during ingest is a miss: one point read, no snapshot. The
+        // generation is read first, so a commit racing the read makes the miss stale.
+        let generation = self.commits.load(Ordering::Acquire);
+        if self.leaves.get(prefix)?.is_none() {
+            self.remember_miss(prefix, generation);
+            return Ok(None);
+        }
+        // A hit is confirmed against the level-0 tile, in one snapshot so the tile read sees
+        // at least what the index read saw.
+        let snapshot = self.db.snapshot();
+        let Some(v) = snapshot.get(&self.leaves, prefix)? else {
+            return Ok(None); // written by a batch not yet visible to snapshots
+        };
+        let first = decode_index(&v)?;
+        if self.confirm(&snapshot, leaf, first)? {
+            return Ok(Some(first));
+        }
+        // Another leaf holds the short key: later leaves with this prefix carry their index
+        // in the key, in index order.
+        for guard in snapshot.prefix(&self.leaves, prefix) {
+            let (key, value) = guard.into_inner()?;
+            if key.len() == LEAF_PREFIX {
+                continue;
+            }
+            let index = index_entry(&key, &value)?;
+            if self.confirm(&snapshot, leaf, index)? {
+                return Ok(Some(index));
+            }
+        }
+        Ok(None)
     }
 
     fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -320,12 +870,38 @@ impl LogStore for FjallStore {
             .transpose()
     }
 
+    /// The v1 entries as stored, then each leaf index entry with the full leaf hash read from
+    /// its level-0 tile. An entry whose prefix is not that leaf's is reported as corrupt.
     fn dedup_entries(&self) -> Result<IndexEntries<'_>, StorageError> {
-        Ok(Box::new(self.dedup.iter().map(|g| {
-            let (k, v) = g.into_inner()?;
-            let hash = Hash::from_slice(&k)
-                .map_err(|_| StorageError::Corrupt("dedup key is not a hash".into()))?;
-            Ok((hash, be_u64(&v, "dedup index entry")?))
-        })))
+        let legacy = self.legacy_dedup.iter().flat_map(|ks| {
+            ks.iter().map(|g| {
+                let (k, v) = g.into_inner()?;
+                let hash = Hash::from_slice(&k)
+                    .map_err(|_| StorageError::Corrupt("dedup key is not a hash".into()))?;
+                Ok((hash, be_u64(&v, "dedup index entry")?))
+            })
+        });
+        let snapshot = self.db.snapshot();
+        let current = self.leaves.iter().map(move |g| {
+            let (key, value) = g.into_inner()?;
+            let index = index_entry(&key, &value)?;
+            let leaf = self.leaf_at(&snapshot, index)?.ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "leaf index key {:02x?} names index {index}, which has no stored leaf hash",
+                    &key[..LEAF_PREFIX]
+                ))
+            })?;
+            if leaf.0[..LEAF_PREFIX] != key[..LEAF_PREFIX] {
+                return Err(StorageError::Corrupt(format!(
+                    "leaf index key {:02x?} names index {index}, whose leaf hash is {leaf}",
+                    &key[..LEAF_PREFIX]
+                )));
+            }
+            Ok((leaf, index))
+        });
+        Ok(Box::new(legacy.chain(current)))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,375 @@
+//! What only the fjall layout can show: which keys an integration writes (pieces, joined
+//! tiles, long index keys), that the writer's copy always equals what a reopen would load,
+//! that v1 stores open and grow, and that the audit finds damage to pieces and index keys.
+
+use super::*;
+use crate::conformance::{open_test_checkpoint, CraftedLog, ReferenceLog};
+use crate::{audit, AuditProblem};
+
+fn open(dir: &Path) -> FjallStore {
+    FjallStore::open(dir, &FjallOptions::default()).unwrap()
+}
+
+/// A store in `dir` holding the empty log, and its reference.
+fn new_log(dir: &Path) -> (FjallStore, ReferenceLog) {
+    let store = open(dir);
+    let mut reference = ReferenceLog::new();
+    store.integrate(&reference.grow(Vec::new())).unwrap();
+    (store, reference)
+}
+
+/// The same with a log of crafted leaf hashes.
+fn new_crafted_log(dir: &Path) -> (FjallStore, CraftedLog) {
+    let store = open(dir);
+    let mut log = CraftedLog::default();
+    store.integrate(&log.grow(&[])).unwrap();
+    (store, log)
+}
+
+fn entries(from: u64, count: u64) -> Vec<Vec<u8>> {
+    (from..from + count)
+        .map(|i| format!("pieces entry {i}").into_bytes())
+        .collect()
+}
+
+/// All keys (and value lengths) of `ks` that start with `prefix`.
+fn keys_with_prefix(ks: &Keyspace, prefix: &[u8]) -> Vec<(Vec<u8>, usize)> {
+    ks.prefix(prefix)
+        .map(|g| {
+            let (k, v) = g.into_inner().unwrap();
+            (k.to_vec(), v.len())
+        })
+        .collect()
+}
+
+/// The writer's copy must be exactly what loading it from disk gives, after every batch:
+/// otherwise the next batch would write the wrong new bytes.
+fn assert_writer_copy_matches_disk(store: &FjallStore) {
+    let guard = store.writer.lock().unwrap();
+    let copy = guard.as_ref().expect("writer state loaded");
+    let disk = store.load_writer_state().unwrap();
+    assert_eq!(copy.head, disk.head);
+    assert_eq!(copy.bundle, disk.bundle);
+    assert_eq!(copy.tiles, disk.tiles);
+}
+
+fn assert_reads_match(store: &FjallStore, reference: &ReferenceLog) {
+    let size = reference.size();
+    for index in 0..size.div_ceil(TILE_WIDTH) {
+        assert_eq!(
+            store.bundle(index).unwrap().unwrap(),
+            reference.bundle_body(index, size),
+            "bundle {index} at {size}"
+        );
+    }
+    for level in 0..2u8 {
+        for index in 0..=(size >> (8 * level)) / TILE_WIDTH {
+            assert_eq!(
+                store.tile(level, index).unwrap(),
+                reference.tile_body(level, index, size),
+                "tile {level}/{index} at {size}"
+            );
+        }
+    }
+}
+
+#[test]
+fn integrations_write_only_new_bytes_and_join_full_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut reference) = new_log(dir.path());
+    for count in [10u64, 20, 30, 200, 3, 100, 1, 600] {
+        let old = reference.size();
+        let old_bundle_len = if old.is_multiple_of(TILE_WIDTH) {
+            0
+        } else {
+            reference.bundle_body(old / TILE_WIDTH, old).len()
+        };
+        store
+            .integrate(&reference.grow(entries(old, count)))
+            .unwrap();
+        let new = reference.size();
+        assert_writer_copy_matches_disk(&store);
+        assert_reads_match(&store, &reference);
+
+        // The bundle that was partial got exactly its new bytes as one piece (or, when it
+        // was new, one base), never a copy of what was stored.
+        let bundle = old / TILE_WIDTH;
+        let keys = keys_with_prefix(&store.bundles, &bundle.to_be_bytes());
+        let grown_to = reference.bundle_body(bundle, new).len();
+        if old_bundle_len > 0 {
+            let (last_key, last_len) = keys.last().unwrap();
+            assert_eq!(
+                last_key[8..],
+                u32::try_from(old_bundle_len).unwrap().to_be_bytes(),
+                "{count} entries after {old}"
+            );
+            assert_eq!(*last_len, grown_to - old_bundle_len);
+        } else {
+            assert_eq!(keys, vec![(bundle.to_be_bytes().to_vec(), grown_to)]);
+        }
+        // Every full level-0 tile is one value; only the partial one may be in pieces.
+        for tile in 0..new / TILE_WIDTH {
+            assert_eq!(
+                keys_with_prefix(&store.tiles, &tile_key(0, tile)),
+                vec![(tile_key(0, tile).to_vec(), TILE_BYTES)],
+                "tile 0/{tile} at {new}"
+            );
+        }
+    }
+    // Reopening loads the same partial state and goes on from it.
+    drop(store);
+    let store = open(dir.path());
+    assert_writer_copy_matches_disk(&store);
+    let old = reference.size();
+    store.integrate(&reference.grow(entries(old, 77))).unwrap();
+    assert_reads_match(&store, &reference);
+    assert_writer_copy_matches_disk(&store);
+}
+
+#[test]
+fn a_part_in_too_many_pieces_is_rewritten_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut reference) = new_log(dir.path());
+    for i in 0..(MAX_PIECES as u64 + 10) {
+        store.integrate(&reference.grow(entries(i, 1))).unwrap();
+        let pieces = keys_with_prefix(&store.bundles, &0u64.to_be_bytes()).len() - 1;
+        assert!(
+            pieces <= MAX_PIECES,
+            "{pieces} pieces after {} entries",
+            i + 1
+        );
+        let tile_pieces = keys_with_prefix(&store.tiles, &tile_key(0, 0)).len() - 1;
+        assert!(tile_pieces <= MAX_PIECES);
+    }
+    // One rewrite happened, by the entry that would have been piece MAX_PIECES + 1: the
+    // base holds the first MAX_PIECES + 2 entries and each later one is a piece.
+    assert_eq!(
+        keys_with_prefix(&store.bundles, &0u64.to_be_bytes()).len(),
+        1 + reference.size() as usize - (MAX_PIECES + 2)
+    );
+    assert_reads_match(&store, &reference);
+    assert_writer_copy_matches_disk(&store);
+}
+
+#[test]
+fn colliding_prefixes_get_long_keys_and_nothing_is_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut log) = new_crafted_log(dir.path());
+    let member = |m: u8| {
+        let mut h = [0x5a; 32];
+        h[LEAF_PREFIX..].fill(m);
+        Hash(h)
+    };
+    // Two in one batch, one in a later batch.
+    store.integrate(&log.grow(&[member(1), member(2)])).unwrap();
+    store.integrate(&log.grow(&[member(3)])).unwrap();
+    let keys: Vec<Vec<u8>> = keys_with_prefix(&store.leaves, &[0x5a; LEAF_PREFIX])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let long = |i: u64| [&[0x5a; LEAF_PREFIX][..], &i.to_be_bytes()].concat();
+    assert_eq!(keys, vec![vec![0x5a; LEAF_PREFIX], long(1), long(2)]);
+    for (m, index) in [(1, 0), (2, 1), (3, 2)] {
+        assert_eq!(store.find_leaf(&member(m)).unwrap(), Some(index));
+    }
+    assert_eq!(store.find_leaf(&member(4)).unwrap(), None);
+}
+
+/// `find_leaf` remembers free prefixes so the next insert need not read them again; a miss
+/// seen before a commit must not be trusted after it, or a later leaf with the same prefix
+/// would overwrite the short key of the leaf that commit stored.
+#[test]
+fn a_miss_from_before_a_commit_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut log) = new_crafted_log(dir.path());
+    let x = Hash([0x77; 32]);
+    let mut y = x;
+    y.0[31] = 0x78;
+    assert_eq!(store.find_leaf(&x).unwrap(), None);
+    store.integrate(&log.grow(&[y])).unwrap();
+    store.integrate(&log.grow(&[x])).unwrap();
+    assert_eq!(store.find_leaf(&y).unwrap(), Some(0));
+    assert_eq!(store.find_leaf(&x).unwrap(), Some(1));
+}
+
+/// Writes `integration` the way format v1 did: whole bodies under plain keys, the hash index
+/// keyed by the full leaf hash.
+fn write_v1(db: &Database, integration: &Integration) {
+    let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).unwrap();
+    let (meta, tiles, bundles, dedup, checkpoints) = (
+        ks("meta"),
+        ks("tiles"),
+        ks("bundles"),
+        ks("dedup"),
+        ks("checkpoints"),
+    );
+    let mut b = db.batch().durability(Some(PersistMode::SyncAll));
+    b.insert(&meta, FORMAT_KEY, FORMAT_V1);
+    for (level, index, body) in &integration.tiles {
+        b.insert(&tiles, tile_key(*level, *index), body.as_slice());
+    }
+    for (index, body) in &integration.bundles {
+        b.insert(&bundles, index.to_be_bytes(), body.as_slice());
+    }
+    for (hash, index) in &integration.dedup {
+        b.insert(&dedup, hash.0, index.to_be_bytes());
+    }
+    b.insert(
+        &checkpoints,
+        integration.new_size.to_be_bytes(),
+        integration.checkpoint.as_slice(),
+    );
+    b.insert(&meta, HEAD, integration.new_size.to_be_bytes());
+    b.commit().unwrap();
+}
+
+#[test]
+fn a_v1_store_opens_upgrades_and_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = ReferenceLog::new();
+    {
+        let db = Database::builder(dir.path()).open().unwrap();
+        write_v1(&db, &reference.grow(Vec::new()));
+        write_v1(&db, &reference.grow(entries(0, 300)));
+        write_v1(&db, &reference.grow(entries(300, 5)));
+    }
+    let v1_leaf = cairn_tree::leaf_hash(&entries(299, 1)[0]);
+    for count in [7u64, 250, 100] {
+        let store = open(dir.path());
+        assert_eq!(
+            store.meta.get(FORMAT_KEY).unwrap().unwrap().as_ref(),
+            FORMAT
+        );
+        assert_writer_copy_matches_disk(&store);
+        assert_reads_match(&store, &reference);
+        let old = reference.size();
+        store
+            .integrate(&reference.grow(entries(old, count)))
+            .unwrap();
+        assert_reads_match(&store, &reference);
+        assert_eq!(store.find_leaf(&v1_leaf).unwrap(), Some(299));
+        let new_leaf = cairn_tree::leaf_hash(&entries(old + count - 1, 1)[0]);
+        assert_eq!(store.find_leaf(&new_leaf).unwrap(), Some(old + count - 1));
+        let report = audit(&store, &open_test_checkpoint, &mut |_| {}).unwrap();
+        assert_eq!(report.problem, None);
+        assert_eq!(report.index_entries_checked, reference.size());
+    }
+}
+
+#[test]
+fn an_unknown_format_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let mut b = store.db.batch().durability(Some(PersistMode::SyncAll));
+        b.insert(&store.meta, FORMAT_KEY, b"cairn-fjall-v9");
+        b.commit().unwrap();
+    }
+    let err = match FjallStore::open(dir.path(), &FjallOptions::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened a store of an unknown format"),
+    };
+    assert!(err.contains("cairn-fjall-v9"), "{err}");
+}
+
+/// Builds a log whose last bundle and tiles are in several pieces, with a prefix collision in
+/// the leaf index.
+fn damaged_store_fixture(dir: &Path) -> (FjallStore, ReferenceLog) {
+    let (store, mut reference) = new_log(dir);
+    for count in [100u64, 100, 100, 40, 3] {
+        let old = reference.size();
+        store
+            .integrate(&reference.grow(entries(old, count)))
+            .unwrap();
+    }
+    (store, reference)
+}
+
+fn audit_problem(store: &FjallStore) -> Option<AuditProblem> {
+    audit(store, &open_test_checkpoint, &mut |_| {})
+        .unwrap()
+        .problem
+}
+
+/// Every stored key/value pair of `ks`.
+fn all_pairs(ks: &Keyspace) -> Vec<(Vec<u8>, Vec<u8>)> {
+    ks.iter()
+        .map(|g| {
+            let (k, v) = g.into_inner().unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+fn put(ks: &Keyspace, key: &[u8], value: &[u8]) {
+    ks.insert(key, value).unwrap();
+}
+
+#[test]
+fn the_audit_finds_a_flipped_byte_in_any_piece_or_index_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = damaged_store_fixture(dir.path());
+    assert_eq!(audit_problem(&store), None);
+    let mut checked = 0;
+    for name in ["tiles", "bundles", "leaf_index"] {
+        let ks = store.raw_keyspace(name).clone();
+        let pairs = all_pairs(&ks);
+        // Several pieces exist, or this test would only exercise whole values.
+        assert!(pairs.iter().any(|(k, _)| k.len() > 9) || name == "leaf_index");
+        for (key, value) in &pairs {
+            // Values: a sample of positions in each.
+            let step = (value.len() / 12).max(1);
+            for at in (0..value.len()).step_by(step) {
+                let mut bad = value.clone();
+                bad[at] ^= 0x20;
+                put(&ks, key, &bad);
+                assert!(
+                    audit_problem(&store).is_some(),
+                    "{name} key {key:02x?} value byte {at}"
+                );
+                put(&ks, key, value);
+                checked += 1;
+            }
+            // Keys: every byte, moved to the flipped key (when that key is free).
+            for at in 0..key.len() {
+                let mut bad = key.clone();
+                bad[at] ^= 0x01;
+                if ks.get(&bad).unwrap().is_some() {
+                    continue;
+                }
+                ks.remove(key.as_slice()).unwrap();
+                put(&ks, &bad, value);
+                assert!(
+                    audit_problem(&store).is_some(),
+                    "{name} key {key:02x?} key byte {at}"
+                );
+                ks.remove(bad.as_slice()).unwrap();
+                put(&ks, key, value);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 300, "{checked}");
+    assert_eq!(audit_problem(&store), None);
+}
+
+#[test]
+fn pieces_that_do_not_fit_together_are_reported_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, reference) = damaged_store_fixture(dir.path());
+    let last = reference.size() / TILE_WIDTH;
+    let keys = keys_with_prefix(&store.bundles, &last.to_be_bytes());
+    assert!(keys.len() >= 3, "{keys:?}");
+    // Drop a middle piece: the next piece no longer starts where the bytes before it end.
+    store.bundles.remove(keys[1].0.as_slice()).unwrap();
+    match store.bundle(last) {
+        Err(StorageError::Corrupt(reason)) => {
+            assert!(reason.contains("starts at byte"), "{reason}")
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(matches!(
+        audit_problem(&store),
+        Some(AuditProblem::BadBundle { index, .. }) if index == last
+    ));
+}
