@@ -70,7 +70,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cairn_tree::{
     bundle_prefix, entry_bundle_width, hash_tile_width, parse_bundle, Hash, HASH_LEN,
@@ -103,17 +103,24 @@ const MAX_REMEMBERED_MISSES: usize = 65_536;
 
 const TILE_BYTES: usize = TILE_WIDTH as usize * HASH_LEN;
 
-/// Tuning for the fjall backend. The defaults keep the process well under Cairn's 256 MiB
-/// budget at 10M entries while leaving fjall room to batch its flushes.
+/// Tuning for the fjall backend. The defaults favour steady commit latency on a small machine:
+/// what stalls a commit is fjall's background work writing tables, because the journal fsync
+/// of every batch then waits behind those writes on the same disk, and a flush also fsyncs the
+/// journal under the lock every commit needs. Small memtables and small tables keep each such
+/// write short; one background thread keeps them from piling up on each other and from taking
+/// both cores from the sequencer (measured in docs/benchmarks.md). Memtable size, table size
+/// are recorded when a keyspace is created, so they take effect for new stores only.
 #[derive(Clone, Debug)]
 pub struct FjallOptions {
     /// Block cache shared by all keyspaces, in bytes (fjall's default is 32 MiB).
     pub cache_size: u64,
-    /// Largest memtable per keyspace before it is sealed and flushed to a table, in bytes.
-    /// fjall's default (64 MiB) times the two busy keyspaces, plus sealed memtables awaiting
-    /// their flush, would take most of the memory budget. fjall records it when a keyspace is
-    /// created, so it takes effect for new stores only.
+    /// Largest memtable per keyspace before it is sealed and flushed to a table, in bytes
+    /// (fjall's default: 64 MiB). Also the size of each flush's write burst, and smaller
+    /// memtables make the per-entry index lookups and inserts cheaper (shallower skip lists).
     pub max_memtable_size: u64,
+    /// Size of the tables compaction writes, in bytes (fjall's default: 64 MiB, one write
+    /// burst and fsync per table).
+    pub table_target_size: u64,
     /// Largest total size of the journal, in bytes (at least 64 MiB, fjall's minimum). A
     /// restart replays what the journal holds, so this bounds start-up time; beyond it fjall
     /// flushes the memtables that pin old journal files.
@@ -126,9 +133,10 @@ impl Default for FjallOptions {
     fn default() -> Self {
         FjallOptions {
             cache_size: 32 * 1024 * 1024,
-            max_memtable_size: 16 * 1024 * 1024,
+            max_memtable_size: 2 * 1024 * 1024,
+            table_target_size: 4 * 1024 * 1024,
             max_journal_size: 64 * 1024 * 1024,
-            worker_threads: None,
+            worker_threads: Some(1),
         }
     }
 }
@@ -435,20 +443,20 @@ impl FjallStore {
         }
         let db = builder.open()?;
         let memtable = options.max_memtable_size;
+        let table_size = options.table_target_size;
+        let keyspace = move || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(memtable)
+                .manual_journal_persist(true)
+                .compaction_strategy(Arc::new(
+                    fjall::compaction::Leveled::default().with_table_target_size(table_size),
+                ))
+        };
         // Point reads of tiles, bundles and checkpoints almost always hit, so their last
         // level needs no bloom filter (fjall: ~90% less filter memory). The leaf index is the
         // opposite: most lookups during ingest are misses, which the filters answer.
-        let hits = move || {
-            KeyspaceCreateOptions::default()
-                .max_memtable_size(memtable)
-                .manual_journal_persist(true)
-                .expect_point_read_hits(true)
-        };
-        let misses = move || {
-            KeyspaceCreateOptions::default()
-                .max_memtable_size(memtable)
-                .manual_journal_persist(true)
-        };
+        let hits = move || keyspace().expect_point_read_hits(true);
+        let misses = keyspace;
         // Checked before any keyspace is opened: only a v1 store has one.
         let legacy_dedup = if db.keyspace_exists(LEGACY_DEDUP) {
             Some(db.keyspace(LEGACY_DEDUP, misses)?)
