@@ -5,15 +5,16 @@
 //! cargo bench -p cairn-log --bench ingest -- [--entries N] [--writers W] [--per-call K]
 //!                                            [--latency-secs S] [--dir PATH]
 //!                                            [--backend sled|fjall] [--no-dedup]
-//!                                            [--cache-mib M] [--memtable-mib M]
+//!                                            [--cache-mib M] [--memtable-mib M] [--table-mib M]
 //!                                            [--offered RATE] [--fjall-workers N]
 //!                                            [--settle-secs S]
 //! ```
 //!
 //! `--backend` picks the store (sled, the default, or fjall) so both can be measured with the
-//! same workload; `--cache-mib` sets sled's page cache or fjall's block cache, and
-//! `--memtable-mib` fjall's memtable size per keyspace, `--fjall-workers` its background
-//! flush and compaction threads (defaults: the backends' options). `--settle-secs` idles
+//! same workload; `--cache-mib` sets sled's page cache or fjall's block cache,
+//! `--memtable-mib` fjall's memtable size per keyspace, `--table-mib` the size of the tables
+//! its compactions write and `--fjall-workers` its background flush and compaction threads
+//! (defaults: the backends' options). `--settle-secs` idles
 //! between phases 1 and 2, so an LSM's compaction backlog from the burst is not charged to
 //! the latency phase (default 0: it is).
 //!
@@ -23,10 +24,11 @@
 //!    entry of the process and of the sequencer thread (less sensitive to a busy machine);
 //! 2. latency: an open-loop generator offers half the measured rate (or `--offered`) for S
 //!    seconds, one entry per submission, and records submit→receipt times, also per second
-//!    of the run so stalls show up;
+//!    of the run so stalls show up, and the batches the engine formed meanwhile;
 //! 3. restart: the log is closed and reopened, timing `Log::open`;
 //! 4. footprint: peak RSS during phase 1 and overall, RSS after the reopen, and the size on
-//!    disk per entry, both as the backend reports it and as the sum of the directory's files.
+//!    disk per entry, both as the backend reports it and as the sum of the directory's files
+//!    (for fjall also split by keyspace, so the per-entry cost of each kind of data shows).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -51,6 +53,7 @@ struct Args {
     dedup: bool,
     cache_mib: Option<u64>,
     memtable_mib: Option<u64>,
+    table_mib: Option<u64>,
     offered: Option<f64>,
     fjall_workers: Option<usize>,
     settle_secs: u64,
@@ -67,6 +70,7 @@ fn parse_args() -> Args {
         dedup: true,
         cache_mib: None,
         memtable_mib: None,
+        table_mib: None,
         offered: None,
         fjall_workers: None,
         settle_secs: 0,
@@ -93,6 +97,7 @@ fn parse_args() -> Args {
             "--fjall-workers" => a.fjall_workers = Some(value().parse().expect("--fjall-workers")),
             "--cache-mib" => a.cache_mib = Some(value().parse().expect("--cache-mib")),
             "--memtable-mib" => a.memtable_mib = Some(value().parse().expect("--memtable-mib")),
+            "--table-mib" => a.table_mib = Some(value().parse().expect("--table-mib")),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -138,6 +143,23 @@ impl Store {
             Store::Fjall(s) => s.size_on_disk().unwrap(),
         }
     }
+
+    /// Where the bytes are, per entry, when the backend can say.
+    fn breakdown(&self, entries: u64) -> Option<String> {
+        match self {
+            Store::Sled(_) => None,
+            Store::Fjall(s) => Some(
+                s.disk_usage()
+                    .unwrap()
+                    .iter()
+                    .map(|(name, bytes)| {
+                        format!("{name} {:.1}", *bytes as f64 / entries.max(1) as f64)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }
+    }
 }
 
 /// Sum of the file sizes under `dir`: the same yardstick for every backend.
@@ -175,7 +197,12 @@ fn open(dir: &std::path::Path, signer_key: &str, args: &Args) -> (Arc<Log>, Stor
             if let Some(m) = args.memtable_mib {
                 options.max_memtable_size = m << 20;
             }
-            options.worker_threads = args.fjall_workers;
+            if let Some(m) = args.table_mib {
+                options.table_target_size = m << 20;
+            }
+            if let Some(n) = args.fjall_workers {
+                options.worker_threads = Some(n);
+            }
             let s = Arc::new(FjallStore::open(dir, &options).expect("open fjall"));
             (Store::Fjall(s.clone()), s)
         }
@@ -347,6 +374,11 @@ fn main() {
 
     // Phase 2: latency at half the measured rate, open loop.
     let offered = args.offered.unwrap_or(rate / 2.0).max(1.0);
+    let batches_before = (
+        stats.batches.load(Ordering::Relaxed),
+        stats.entries.load(Ordering::Relaxed),
+        stats.integration_micros.load(Ordering::Relaxed),
+    );
     let latencies = runtime.block_on(async {
         let interval = Duration::from_secs_f64(1.0 / offered);
         let end = Instant::now() + Duration::from_secs(args.latency_secs);
@@ -404,6 +436,15 @@ fn main() {
         percentile(&sorted, 1.0)
     );
     println!("latency p99 per second (ms): {}", per_second.join(" "));
+    let phase_batches = (stats.batches.load(Ordering::Relaxed) - batches_before.0).max(1);
+    println!(
+        "latency phase: {} batches, mean {:.0} entries/batch, mean integration {:.2} ms",
+        phase_batches,
+        (stats.entries.load(Ordering::Relaxed) - batches_before.1) as f64 / phase_batches as f64,
+        (stats.integration_micros.load(Ordering::Relaxed) - batches_before.2) as f64
+            / phase_batches as f64
+            / 1000.0
+    );
 
     // Phase 3 and 4: footprint, then restart.
     let size = log.checkpoint().size;
@@ -429,4 +470,7 @@ fn main() {
         files as f64 / (1 << 20) as f64,
         files as f64 / size as f64
     );
+    if let Some(breakdown) = store.breakdown(size) {
+        println!("disk by keyspace, B/entry: {breakdown}");
+    }
 }
