@@ -119,6 +119,20 @@ fn entry(n: u64) -> Vec<u8> {
     e
 }
 
+/// Bytes this process has caused to be written to storage (`write_bytes` of /proc/self/io):
+/// the journal, flushes and compactions together, so their ratio to the payload is the
+/// write amplification the disk sees.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("write_bytes:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -289,6 +303,7 @@ fn main() {
     let target = args.entries;
     let started = Instant::now();
     let cpu_before = cpu_secs();
+    let written_before = written_bytes();
     runtime.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..args.writers {
@@ -364,16 +379,18 @@ fn main() {
     let ingest_peak = rss_kib("VmHWM:");
     let cpu_after = cpu_secs();
     println!(
-        "cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry ({:.0}% of the phase's wall time)",
+        "cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry ({:.0}% of the phase's wall time); written {:.0} B/entry",
         (cpu_after.0 - cpu_before.0) * 1e6 / target as f64,
         (cpu_after.1 - cpu_before.1) * 1e6 / target as f64,
-        (cpu_after.1 - cpu_before.1) * 100.0 / elapsed.as_secs_f64()
+        (cpu_after.1 - cpu_before.1) * 100.0 / elapsed.as_secs_f64(),
+        written_bytes().saturating_sub(written_before) as f64 / target as f64
     );
 
     std::thread::sleep(Duration::from_secs(args.settle_secs));
 
     // Phase 2: latency at half the measured rate, open loop.
     let offered = args.offered.unwrap_or(rate / 2.0).max(1.0);
+    let (cpu_phase, written_phase) = (cpu_secs(), written_bytes());
     let batches_before = (
         stats.batches.load(Ordering::Relaxed),
         stats.entries.load(Ordering::Relaxed),
@@ -437,13 +454,18 @@ fn main() {
     );
     println!("latency p99 per second (ms): {}", per_second.join(" "));
     let phase_batches = (stats.batches.load(Ordering::Relaxed) - batches_before.0).max(1);
+    let phase_entries = (stats.entries.load(Ordering::Relaxed) - batches_before.1).max(1);
+    let cpu_end = cpu_secs();
     println!(
-        "latency phase: {} batches, mean {:.0} entries/batch, mean integration {:.2} ms",
+        "latency phase: {} batches, mean {:.0} entries/batch, mean integration {:.2} ms; cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry; written {:.0} B/entry",
         phase_batches,
-        (stats.entries.load(Ordering::Relaxed) - batches_before.1) as f64 / phase_batches as f64,
+        phase_entries as f64 / phase_batches as f64,
         (stats.integration_micros.load(Ordering::Relaxed) - batches_before.2) as f64
             / phase_batches as f64
-            / 1000.0
+            / 1000.0,
+        (cpu_end.0 - cpu_phase.0) * 1e6 / phase_entries as f64,
+        (cpu_end.1 - cpu_phase.1) * 1e6 / phase_entries as f64,
+        written_bytes().saturating_sub(written_phase) as f64 / phase_entries as f64
     );
 
     // Phase 3 and 4: footprint, then restart.
