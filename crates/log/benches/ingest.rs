@@ -402,7 +402,9 @@ fn main() {
         // Results come back over a channel rather than through kept JoinHandles: a finished
         // task's memory stays allocated until its handle is awaited, and hundreds of
         // thousands of them would dominate the footprint measured below.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u32)>();
+        // A refused submission (overload, a storage error) is reported with its error and
+        // kept out of the latencies, not counted as instant or allowed to abort the run.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<u32, String>)>();
         let mut issued_count = 0usize;
         let mut n = start_size + target + 1_000_000_000;
         let mut due = Instant::now();
@@ -417,17 +419,30 @@ fn main() {
                 let (seq, issued) = (issued_count, due);
                 issued_count += 1;
                 tokio::spawn(async move {
-                    log.submit(e).await.expect("submit");
-                    let _ = tx.send((seq, issued.elapsed().as_micros() as u32));
+                    let result = match log.submit(e).await {
+                        Ok(_) => Ok(issued.elapsed().as_micros() as u32),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send((seq, result));
                 });
                 due += interval;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         drop(tx);
-        let mut out = vec![0u32; issued_count];
-        while let Some((seq, micros)) = rx.recv().await {
-            out[seq] = micros;
+        let mut out = vec![None; issued_count];
+        let (mut refused, mut first_error) = (0usize, None);
+        while let Some((seq, result)) = rx.recv().await {
+            match result {
+                Ok(micros) => out[seq] = Some(micros),
+                Err(e) => {
+                    refused += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            println!("latency phase: {refused} submissions refused, the first with: {e}");
         }
         out
     });
@@ -436,12 +451,12 @@ fn main() {
     let per_second: Vec<String> = latencies
         .chunks((offered.ceil() as usize).max(1))
         .map(|c| {
-            let mut c = c.to_vec();
+            let mut c: Vec<u32> = c.iter().flatten().copied().collect();
             c.sort_unstable();
             format!("{:.0}", percentile(&c, 0.99))
         })
         .collect();
-    let mut sorted = latencies;
+    let mut sorted: Vec<u32> = latencies.into_iter().flatten().collect();
     sorted.sort_unstable();
     println!(
         "latency at {:.0} entries/s offered ({} submissions): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
