@@ -268,6 +268,14 @@ fn index_entry(key: &[u8], value: &[u8]) -> Result<u64, StorageError> {
     }
 }
 
+/// The leaf-hash prefix a leaf index key starts with (keys are checked to be long enough by
+/// [`index_entry`] first).
+fn leaf_prefix_of_key(key: &[u8]) -> [u8; LEAF_PREFIX] {
+    let mut prefix = [0u8; LEAF_PREFIX];
+    prefix.copy_from_slice(&key[..LEAF_PREFIX]);
+    prefix
+}
+
 fn is_full_tile(body: &[u8]) -> bool {
     body.len() == TILE_BYTES
 }
@@ -711,12 +719,18 @@ impl LogStore for FjallStore {
             *guard = Some(self.load_writer_state()?);
         }
         let state = guard.as_mut().expect("loaded above");
-        validate_integration(
+        let valid = validate_integration(
             state.head.as_ref(),
             batch,
             |l, n| state.tile_body(l, n),
             |n| state.bundle_body(n),
-        )?;
+        );
+        if let Err(e) = valid {
+            // A refused batch leaves the store as it was, but a refusal can also mean the
+            // copy itself is wrong: reload it from disk rather than refuse every later batch.
+            *guard = None;
+            return Err(e);
+        }
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the
         // memtables, so nothing is readable (or acknowledged) before it is durable.
         let mut b = fjall::OwnedWriteBatch::with_capacity(
@@ -728,7 +742,14 @@ impl LogStore for FjallStore {
         // applies a batch in order, and a reader without a snapshot that finds an index entry
         // then reads its tile.
         let mut parts = Vec::with_capacity(batch.tiles.len() + batch.bundles.len());
-        for (level, index, body) in &batch.tiles {
+        // In log order, whatever order the batch lists them in (validation accepts any): the
+        // writer's copy below is updated part by part, and a level's completed tile must be
+        // retired before the partial tile that follows it becomes the copy.
+        let mut tiles: Vec<_> = batch.tiles.iter().collect();
+        tiles.sort_unstable_by_key(|(level, index, _)| (*level, *index));
+        let mut bundles: Vec<_> = batch.bundles.iter().collect();
+        bundles.sort_unstable_by_key(|(index, _)| *index);
+        for (level, index, body) in tiles {
             let part = PartWrite {
                 ks: &self.tiles,
                 base: tile_key(*level, *index).to_vec(),
@@ -741,7 +762,7 @@ impl LogStore for FjallStore {
             let pieces = part.stage(&mut b, current)?;
             parts.push((Some(*level), part, pieces));
         }
-        for (index, body) in &batch.bundles {
+        for (index, body) in bundles {
             let part = PartWrite {
                 ks: &self.bundles,
                 base: index.to_be_bytes().to_vec(),
@@ -889,22 +910,47 @@ impl LogStore for FjallStore {
                 Ok((hash, be_u64(&v, "dedup index entry")?))
             })
         });
+        // One snapshot for the index and the tiles it names, so entries committed during the
+        // scan cannot name tiles the scan does not see.
         let snapshot = self.db.snapshot();
-        let current = self.leaves.iter().map(move |g| {
+        let keys = snapshot.iter(&self.leaves);
+        // Keys sort by prefix, the short key first: a group is one prefix's entries.
+        let mut group: Option<([u8; LEAF_PREFIX], bool, Vec<Hash>)> = None;
+        let current = keys.map(move |g| {
             let (key, value) = g.into_inner()?;
             let index = index_entry(&key, &value)?;
-            let leaf = self.leaf_at(&snapshot, index)?.ok_or_else(|| {
-                StorageError::Corrupt(format!(
-                    "leaf index key {:02x?} names index {index}, which has no stored leaf hash",
-                    &key[..LEAF_PREFIX]
-                ))
-            })?;
-            if leaf.0[..LEAF_PREFIX] != key[..LEAF_PREFIX] {
+            let prefix = leaf_prefix_of_key(&key);
+            let (_, has_short, leaves) = match &mut group {
+                Some(g) if g.0 == prefix => g,
+                slot => slot.insert((prefix, false, Vec::new())),
+            };
+            if key.len() == LEAF_PREFIX {
+                *has_short = true;
+            } else if !*has_short {
+                // Lookups read the short key first and scan the long ones only after it,
+                // so without it these leaves could be logged again as new.
                 return Err(StorageError::Corrupt(format!(
-                    "leaf index key {:02x?} names index {index}, whose leaf hash is {leaf}",
-                    &key[..LEAF_PREFIX]
+                    "leaf index key {prefix:02x?}·{index} has no short key {prefix:02x?}"
                 )));
             }
+            let leaf = self.leaf_at(&snapshot, index)?.ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "leaf index key {prefix:02x?} names index {index}, which has no stored leaf hash"
+                ))
+            })?;
+            if leaf.0[..LEAF_PREFIX] != prefix {
+                return Err(StorageError::Corrupt(format!(
+                    "leaf index key {prefix:02x?} names index {index}, whose leaf hash is {leaf}"
+                )));
+            }
+            // Each key of a prefix is a different leaf; two naming the same one means another
+            // leaf lost its entry.
+            if leaves.contains(&leaf) {
+                return Err(StorageError::Corrupt(format!(
+                    "two leaf index keys with prefix {prefix:02x?} name leaf {leaf}"
+                )));
+            }
+            leaves.push(leaf);
             Ok((leaf, index))
         });
         Ok(Box::new(legacy.chain(current)))

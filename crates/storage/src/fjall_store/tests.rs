@@ -373,3 +373,85 @@ fn pieces_that_do_not_fit_together_are_reported_not_misread() {
         Some(AuditProblem::BadBundle { index, .. }) if index == last
     ));
 }
+
+/// Validation accepts an integration's tiles and bundles in any order; the writer's copy
+/// must come out the same, or every later batch would be refused.
+#[test]
+fn parts_listed_in_any_order_keep_the_writer_copy_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut reference) = new_log(dir.path());
+    store.integrate(&reference.grow(entries(0, 200))).unwrap();
+    // 200 → 300 completes tile 0/0 and bundle 0 and starts tile 0/1 and bundle 1.
+    let mut batch = reference.grow(entries(200, 100));
+    batch.tiles.reverse();
+    batch.bundles.reverse();
+    assert!(batch.bundles.len() == 2 && batch.tiles.iter().filter(|t| t.0 == 0).count() == 2);
+    store.integrate(&batch).unwrap();
+    assert_writer_copy_matches_disk(&store);
+    store.integrate(&reference.grow(entries(300, 50))).unwrap();
+    assert_writer_copy_matches_disk(&store);
+    assert_reads_match(&store, &reference);
+}
+
+/// A refused batch must not leave the writer unable to go on.
+#[test]
+fn a_refused_batch_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut reference) = new_log(dir.path());
+    store.integrate(&reference.grow(entries(0, 10))).unwrap();
+    let mut good = reference.grow(entries(10, 10));
+    let mut bad = good.clone();
+    bad.bundles[0].1.truncate(3);
+    assert!(store.integrate(&bad).is_err());
+    store.integrate(&good).unwrap();
+    good.old_size = 0;
+    assert!(store.integrate(&good).is_err());
+    store.integrate(&reference.grow(entries(20, 300))).unwrap();
+    assert_writer_copy_matches_disk(&store);
+    assert_reads_match(&store, &reference);
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StorageError>, reason_has: &str) {
+    match result {
+        Err(StorageError::Corrupt(reason)) => assert!(reason.contains(reason_has), "{reason}"),
+        other => panic!("expected corruption ({reason_has}), got {other:?}"),
+    }
+}
+
+/// Damage to the keys of a shared prefix that would make `find_leaf` miss a stored leaf (and
+/// so log it again) is reported by `dedup_entries`, which the audit reads.
+#[test]
+fn index_damage_within_a_shared_prefix_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut log) = new_crafted_log(dir.path());
+    let member = |m: u8| {
+        let mut h = [0x3c; 32];
+        h[LEAF_PREFIX..].fill(m);
+        Hash(h)
+    };
+    store
+        .integrate(&log.grow(&[member(1), Hash([9; 32]), member(2)]))
+        .unwrap();
+    let entries_ok = |store: &FjallStore| -> Result<Vec<(Hash, u64)>, StorageError> {
+        store.dedup_entries().unwrap().collect()
+    };
+    let mut found = entries_ok(&store).unwrap();
+    found.sort_by_key(|(_, i)| *i);
+    assert_eq!(
+        found,
+        vec![(member(1), 0), (Hash([9; 32]), 1), (member(2), 2)]
+    );
+    let short = [0x3c; LEAF_PREFIX];
+    let original = store.leaves.get(short).unwrap().unwrap().to_vec();
+
+    // The short key now names member 2, the leaf of the long key: member 1 is unfindable.
+    put(&store.leaves, &short, &encode_index(2));
+    assert_eq!(store.find_leaf(&member(1)).unwrap(), None);
+    assert_corrupt(entries_ok(&store), "two leaf index keys");
+    // The short key is gone: lookups never reach the long key.
+    store.leaves.remove(short).unwrap();
+    assert_eq!(store.find_leaf(&member(2)).unwrap(), None);
+    assert_corrupt(entries_ok(&store), "has no short key");
+    put(&store.leaves, &short, &original);
+    assert_eq!(entries_ok(&store).unwrap().len(), 3);
+}
