@@ -455,3 +455,69 @@ fn index_damage_within_a_shared_prefix_is_reported() {
     put(&store.leaves, &short, &original);
     assert_eq!(entries_ok(&store).unwrap().len(), 3);
 }
+
+/// Readers looking leaves up (and so filling the cache of free prefixes the writer trusts)
+/// while small batches of leaves sharing one prefix are integrated: no lookup ever names a
+/// wrong index, and afterwards every leaf is found at its own index and the prefix's keys
+/// are intact.
+#[test]
+fn lookups_racing_small_batches_of_colliding_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut log) = new_crafted_log(dir.path());
+    let member = |k: u8| {
+        let mut h = [0x42; 32];
+        h[LEAF_PREFIX..].fill(k);
+        Hash(h)
+    };
+    // Members of one prefix family interleaved with unrelated leaves.
+    let leaves: Vec<Hash> = (0..120u8)
+        .flat_map(|k| {
+            let mut other = [0x99; 32];
+            other[0] = k;
+            [member(k), Hash(other)]
+        })
+        .collect();
+    let position = |leaf: &Hash| leaves.iter().position(|l| l == leaf).map(|i| i as u64);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for reader in 0..3u8 {
+            let (store, done, leaves) = (&store, &done, &leaves);
+            scope.spawn(move || {
+                let mut k = reader;
+                let mut lookups = 0;
+                while !done.load(Ordering::Acquire) || lookups < 1000 {
+                    k = k.wrapping_mul(31).wrapping_add(7) % 120;
+                    let leaf = member(k);
+                    let found = store.find_leaf(&leaf).unwrap();
+                    let expected = leaves.iter().position(|l| *l == leaf).unwrap() as u64;
+                    assert!(
+                        found.is_none() || found == Some(expected),
+                        "member {k}: {found:?}, stored at {expected}"
+                    );
+                    lookups += 1;
+                }
+            });
+        }
+        let mut at = 0;
+        for size in [1usize, 2, 3].iter().cycle() {
+            if at == leaves.len() {
+                break;
+            }
+            let end = (at + size).min(leaves.len());
+            store.integrate(&log.grow(&leaves[at..end])).unwrap();
+            at = end;
+        }
+        done.store(true, Ordering::Release);
+    });
+    for leaf in &leaves {
+        assert_eq!(store.find_leaf(leaf).unwrap(), position(leaf), "{leaf}");
+    }
+    let short = store.leaves.get([0x42; LEAF_PREFIX]).unwrap().unwrap();
+    assert_eq!(
+        decode_index(&short).unwrap(),
+        0,
+        "the first member keeps the short key"
+    );
+    let indexed: Result<Vec<_>, _> = store.dedup_entries().unwrap().collect();
+    assert_eq!(indexed.unwrap().len(), leaves.len());
+}
