@@ -200,6 +200,38 @@ pub fn check_growth<S: LogStore>(store: &S) {
     assert_matches(store, &reference);
 }
 
+/// An integration may list its tiles and bundles in any order (validation accepts any): the
+/// store must end up the same, and go on accepting batches, as with the order it was built in.
+pub fn check_parts_in_any_order<S: LogStore>(store: &S) {
+    let mut reference = ReferenceLog::new();
+    store.integrate(&reference.grow(Vec::new())).unwrap();
+    for (count, order) in [(200u64, 0), (100, 1), (300, 2), (65_536, 1), (57, 0)] {
+        let mut batch = reference.grow(entries(reference.size(), count));
+        match order {
+            1 => {
+                batch.tiles.reverse();
+                batch.bundles.reverse();
+            }
+            2 => {
+                // Upper levels first, and the bundles interleaved from both ends.
+                batch
+                    .tiles
+                    .sort_by_key(|(level, index, _)| (u8::MAX - level, *index));
+                let mut bundles = std::mem::take(&mut batch.bundles);
+                while !bundles.is_empty() {
+                    batch.bundles.push(bundles.pop().unwrap());
+                    if !bundles.is_empty() {
+                        batch.bundles.push(bundles.remove(0));
+                    }
+                }
+            }
+            _ => {}
+        }
+        store.integrate(&batch).unwrap();
+        assert_matches(store, &reference);
+    }
+}
+
 /// Every malformed or rewriting integration is refused and changes nothing.
 pub fn check_refusals<S: LogStore>(store: &S) {
     let mut reference = ReferenceLog::new();
@@ -489,6 +521,7 @@ pub fn open_test_checkpoint(note: &[u8]) -> Result<(u64, Hash), String> {
 pub fn run_all<S: LogStore>(make: impl Fn() -> S) {
     check_empty(&make());
     check_growth(&make());
+    check_parts_in_any_order(&make());
     check_refusals(&make());
     check_cosigned(&make());
     check_prefix_collisions(&make());
