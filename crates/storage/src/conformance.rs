@@ -218,8 +218,8 @@ pub fn check_parts_in_any_order<S: LogStore>(store: &S) {
                     .tiles
                     .sort_by_key(|(level, index, _)| (u8::MAX - level, *index));
                 let mut bundles = std::mem::take(&mut batch.bundles);
-                while !bundles.is_empty() {
-                    batch.bundles.push(bundles.pop().unwrap());
+                while let Some(last) = bundles.pop() {
+                    batch.bundles.push(last);
                     if !bundles.is_empty() {
                         batch.bundles.push(bundles.remove(0));
                     }
