@@ -119,22 +119,10 @@ fn entry(n: u64) -> Vec<u8> {
     e
 }
 
-/// Bytes this process has caused to be written to storage (`write_bytes` of /proc/self/io):
-/// the journal, flushes and compactions together, so their ratio to the payload is the
-/// write amplification the disk sees.
-fn written_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("write_bytes:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn rss_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The number after `field` in a `/proc/self` file that lists one `name: value` per line
+/// (0 where the file or field is missing: the figures are for reports only).
+fn proc_self_field(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -142,6 +130,17 @@ fn rss_kib(field: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Bytes this process has caused to be written to storage (`write_bytes` of /proc/self/io):
+/// the journal, flushes and compactions together, so their ratio to the payload is the
+/// write amplification the disk sees.
+fn written_bytes() -> u64 {
+    proc_self_field("io", "write_bytes:")
+}
+
+fn rss_kib(field: &str) -> u64 {
+    proc_self_field("status", field)
 }
 
 /// The opened store, kept by its concrete type for the backend's own size-on-disk figure.

@@ -213,17 +213,11 @@ pub fn check_parts_in_any_order<S: LogStore>(store: &S) {
                 batch.bundles.reverse();
             }
             2 => {
-                // Upper levels first, and the bundles interleaved from both ends.
+                // Upper levels first, and the bundles rotated.
                 batch
                     .tiles
                     .sort_by_key(|(level, index, _)| (u8::MAX - level, *index));
-                let mut bundles = std::mem::take(&mut batch.bundles);
-                while let Some(last) = bundles.pop() {
-                    batch.bundles.push(last);
-                    if !bundles.is_empty() {
-                        batch.bundles.push(bundles.remove(0));
-                    }
-                }
+                batch.bundles.rotate_left(1);
             }
             _ => {}
         }
@@ -431,7 +425,7 @@ impl CraftedLog {
 }
 
 /// A hash sharing its first `shared` bytes with every other hash of `family`, then differing.
-fn sharing(family: u8, shared: usize, member: u8) -> Hash {
+pub(crate) fn sharing(family: u8, shared: usize, member: u8) -> Hash {
     let mut h = [family; 32];
     h[shared..].fill(member);
     h[31] = member;

@@ -3,7 +3,7 @@
 //! that v1 stores open and grow, and that the audit finds damage to pieces and index keys.
 
 use super::*;
-use crate::conformance::{open_test_checkpoint, CraftedLog, ReferenceLog};
+use crate::conformance::{open_test_checkpoint, sharing, CraftedLog, ReferenceLog};
 use crate::{audit, AuditProblem};
 
 fn open(dir: &Path) -> FjallStore {
@@ -155,11 +155,7 @@ fn a_part_in_too_many_pieces_is_rewritten_whole() {
 fn colliding_prefixes_get_long_keys_and_nothing_is_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut log) = new_crafted_log(dir.path());
-    let member = |m: u8| {
-        let mut h = [0x5a; 32];
-        h[LEAF_PREFIX..].fill(m);
-        Hash(h)
-    };
+    let member = |m: u8| sharing(0x5a, LEAF_PREFIX, m);
     // Two in one batch, one in a later batch.
     store.integrate(&log.grow(&[member(1), member(2)])).unwrap();
     store.integrate(&log.grow(&[member(3)])).unwrap();
@@ -424,11 +420,7 @@ fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StorageError>, reason_ha
 fn index_damage_within_a_shared_prefix_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut log) = new_crafted_log(dir.path());
-    let member = |m: u8| {
-        let mut h = [0x3c; 32];
-        h[LEAF_PREFIX..].fill(m);
-        Hash(h)
-    };
+    let member = |m: u8| sharing(0x3c, LEAF_PREFIX, m);
     store
         .integrate(&log.grow(&[member(1), Hash([9; 32]), member(2)]))
         .unwrap();
@@ -464,11 +456,7 @@ fn index_damage_within_a_shared_prefix_is_reported() {
 fn lookups_racing_small_batches_of_colliding_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut log) = new_crafted_log(dir.path());
-    let member = |k: u8| {
-        let mut h = [0x42; 32];
-        h[LEAF_PREFIX..].fill(k);
-        Hash(h)
-    };
+    let member = |k: u8| sharing(0x42, LEAF_PREFIX, k);
     // Members of one prefix family interleaved with unrelated leaves.
     let leaves: Vec<Hash> = (0..120u8)
         .flat_map(|k| {
