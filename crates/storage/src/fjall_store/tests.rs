@@ -509,3 +509,49 @@ fn lookups_racing_small_batches_of_colliding_leaves() {
     let indexed: Result<Vec<_>, _> = store.dedup_entries().unwrap().collect();
     assert_eq!(indexed.unwrap().len(), leaves.len());
 }
+
+#[test]
+fn an_integration_waits_for_flushes_then_refuses_after_its_patience() {
+    // Over the limit for three looks, then at it: the wait ends there.
+    let looks = std::cell::Cell::new(0u32);
+    wait_for_flushes(100, Duration::from_secs(5), || {
+        looks.set(looks.get() + 1);
+        if looks.get() <= 3 {
+            101
+        } else {
+            100
+        }
+    })
+    .unwrap();
+    assert_eq!(looks.get(), 4);
+    // Never under it: refused once the patience is spent, saying why.
+    let started = Instant::now();
+    let err = wait_for_flushes(100, Duration::from_millis(30), || 150).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(30));
+    assert!(err.to_string().contains("150 unflushed bytes"), "{err}");
+}
+
+#[test]
+fn the_unflushed_bound_is_never_below_what_normal_operation_holds() {
+    // Below two memtables per keyspace the bound would wait for flushes fjall never starts
+    // (it seals a memtable only once it is full), so it is raised to that; and a store
+    // opened with the raised bound takes batches as usual.
+    let dir = tempfile::tempdir().unwrap();
+    let options = FjallOptions {
+        max_unflushed: 1,
+        ..FjallOptions::default()
+    };
+    let store = FjallStore::open(dir.path(), &options).unwrap();
+    assert_eq!(
+        store.max_unflushed,
+        MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size
+    );
+    let mut reference = ReferenceLog::new();
+    store.integrate(&reference.grow(Vec::new())).unwrap();
+    for round in 0..4 {
+        store
+            .integrate(&reference.grow(entries(round * 300, 300)))
+            .unwrap();
+    }
+    assert_eq!(store.head().unwrap().unwrap().size, 1200);
+}
