@@ -20,6 +20,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: entries and receipts are allocated on the server's
+/// threads and freed on the sequencer's (and the other way round), and glibc serialises such
+/// frees on its arena locks, which showed up as waits inside integrations; mimalloc also cut
+/// the engine's CPU per entry by 7–9% (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cairn",
