@@ -152,6 +152,9 @@ const KEYSPACES: u64 = 7;
 /// [`FjallOptions::max_unflushed`] before refusing the batch (nothing of it is written).
 const FLUSH_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How often a wait for flushes asks fjall again to seal the memtables for flushing.
+const SEAL_EVERY: Duration = Duration::from_secs(1);
+
 impl Default for FjallOptions {
     fn default() -> Self {
         FjallOptions {
@@ -262,16 +265,25 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
 /// Waits until `unflushed()` is at most `limit` bytes, or refuses after `patience`. The wait is
 /// backpressure: the engine's queue fills meanwhile and refuses submitters with "overloaded",
 /// instead of memory and the journal growing with every batch while fjall's worker is busy.
+/// `seal()` runs when the wait starts and every [`SEAL_EVERY`] after: fjall seals a full
+/// memtable only when a write finds it full, and none comes while this waits (a reopen can
+/// start over the limit, with a long journal replayed into memtables).
 fn wait_for_flushes(
     limit: u64,
     patience: Duration,
     unflushed: impl Fn() -> u64,
+    seal: impl Fn() -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
     let started = Instant::now();
+    let mut sealed_at: Option<Instant> = None;
     loop {
         let bytes = unflushed();
         if bytes <= limit {
             return Ok(());
+        }
+        if sealed_at.is_none_or(|t| t.elapsed() >= SEAL_EVERY) {
+            seal()?;
+            sealed_at = Some(Instant::now());
         }
         if started.elapsed() >= patience {
             return Err(StorageError::Backend(format!(
@@ -570,6 +582,24 @@ impl FjallStore {
         Ok(store)
     }
 
+    /// Seals every keyspace's memtable and queues it for flushing (an empty one is left as
+    /// it is). `rotate_memtable` is public but hidden in fjall's docs; it is what fjall's own
+    /// write path calls once a memtable is full, and fjall 3.1 offers no other way to ask.
+    fn seal_memtables(&self) -> Result<(), StorageError> {
+        let all = [
+            &self.meta,
+            &self.tiles,
+            &self.bundles,
+            &self.leaves,
+            &self.checkpoints,
+            &self.cosigned,
+        ];
+        for keyspace in all.into_iter().chain(self.legacy_dedup.as_ref()) {
+            keyspace.rotate_memtable()?;
+        }
+        Ok(())
+    }
+
     /// Bytes fjall reports on disk: tables plus journal (for the benchmarks' bytes-per-entry).
     pub fn size_on_disk(&self) -> Result<u64, StorageError> {
         Ok(self.db.disk_space()?)
@@ -774,9 +804,12 @@ impl LogStore for FjallStore {
         }
         let state = guard.as_mut().expect("loaded above");
         // Before anything is written, so a refusal loses nothing.
-        wait_for_flushes(self.max_unflushed, FLUSH_PATIENCE, || {
-            self.db.write_buffer_size()
-        })?;
+        wait_for_flushes(
+            self.max_unflushed,
+            FLUSH_PATIENCE,
+            || self.db.write_buffer_size(),
+            || self.seal_memtables(),
+        )?;
         let valid = validate_integration(
             state.head.as_ref(),
             batch,

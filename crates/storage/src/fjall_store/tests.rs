@@ -512,23 +512,64 @@ fn lookups_racing_small_batches_of_colliding_leaves() {
 
 #[test]
 fn an_integration_waits_for_flushes_then_refuses_after_its_patience() {
-    // Over the limit for three looks, then at it: the wait ends there.
+    // Over the limit for three looks, then at it: the wait ends there, having asked for the
+    // memtables to be sealed once.
     let looks = std::cell::Cell::new(0u32);
-    wait_for_flushes(100, Duration::from_secs(5), || {
+    let seals = std::cell::Cell::new(0u32);
+    let seal = || {
+        seals.set(seals.get() + 1);
+        Ok(())
+    };
+    let unflushed = || {
         looks.set(looks.get() + 1);
         if looks.get() <= 3 {
             101
         } else {
             100
         }
-    })
-    .unwrap();
-    assert_eq!(looks.get(), 4);
+    };
+    wait_for_flushes(100, Duration::from_secs(5), unflushed, seal).unwrap();
+    assert_eq!((looks.get(), seals.get()), (4, 1));
+    // Under it from the start: nothing to seal.
+    wait_for_flushes(100, Duration::from_secs(5), || 7, seal).unwrap();
+    assert_eq!(seals.get(), 1);
     // Never under it: refused once the patience is spent, saying why.
     let started = Instant::now();
-    let err = wait_for_flushes(100, Duration::from_millis(30), || 150).unwrap_err();
+    let err = wait_for_flushes(100, Duration::from_millis(30), || 150, seal).unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(30));
     assert!(err.to_string().contains("150 unflushed bytes"), "{err}");
+}
+
+#[test]
+fn a_store_reopened_over_the_unflushed_bound_flushes_and_takes_batches() {
+    // A reopen replays the journal into memtables; when that is more than the bound (here
+    // forced by a smaller bound on the second open), the first integration must get fjall
+    // to flush them rather than wait for a write that never comes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = ReferenceLog::new();
+    {
+        // Memtables large enough that nothing is flushed before the reopen.
+        let options = FjallOptions {
+            max_memtable_size: 64 * 1024 * 1024,
+            ..FjallOptions::default()
+        };
+        let store = FjallStore::open(dir.path(), &options).unwrap();
+        store.integrate(&reference.grow(Vec::new())).unwrap();
+        let big: Vec<Vec<u8>> = (0..400u32).map(|i| vec![i as u8; 10_000]).collect();
+        store.integrate(&reference.grow(big)).unwrap();
+    }
+    let options = FjallOptions {
+        max_memtable_size: 64 * 1024,
+        max_unflushed: 0,
+        ..FjallOptions::default()
+    };
+    let store = FjallStore::open(dir.path(), &options).unwrap();
+    assert!(store.db.write_buffer_size() > store.max_unflushed);
+    store
+        .integrate(&reference.grow(entries(0, 10)))
+        .expect("the integration after the flush");
+    assert!(store.db.write_buffer_size() <= store.max_unflushed + 1024 * 1024);
+    assert_eq!(store.head().unwrap().unwrap().size, 410);
 }
 
 #[test]
