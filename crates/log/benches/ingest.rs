@@ -464,7 +464,14 @@ fn main() {
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let per_second: Vec<String> = per_second
         .iter()
-        .map(|h| format!("{:.0}", ms(h, 0.99)))
+        .map(|h| {
+            // A second without one receipt (all refused) has no p99 to show.
+            if h.is_empty() {
+                "-".to_string()
+            } else {
+                format!("{:.0}", ms(h, 0.99))
+            }
+        })
         .collect();
     println!(
         "latency at {:.0} entries/s offered ({} submissions): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

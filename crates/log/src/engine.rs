@@ -438,6 +438,17 @@ impl Sequencer {
                     let _ = req.reply.send(Ok(mine));
                 }
             }
+            Err(LogError::Storage(cairn_storage::StorageError::Busy(why))) => {
+                // Nothing was written and the state in memory is still the stored one: the
+                // submitters are told to come back, as when the queue is full.
+                tracing::warn!(reason = %why, entries = n, "storage busy; batch refused, nothing written");
+                metrics::counter!("cairn_storage_busy_total").increment(1);
+                for req in batch {
+                    let _ = req.reply.send(Err(LogError::Overloaded {
+                        retry_after: Duration::from_secs(1),
+                    }));
+                }
+            }
             Err(e) => {
                 stats.storage_failures.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("cairn_storage_failures_total").increment(1);

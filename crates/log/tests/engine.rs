@@ -194,6 +194,7 @@ struct GatedStore {
     inner: MemoryStore,
     open: AtomicBool,
     fail: AtomicBool,
+    busy: AtomicBool,
 }
 
 impl LogStore for GatedStore {
@@ -206,6 +207,9 @@ impl LogStore for GatedStore {
         }
         if self.fail.load(Ordering::Acquire) {
             return Err(StorageError::Backend("disk on fire".into()));
+        }
+        if self.busy.load(Ordering::Acquire) {
+            return Err(StorageError::Busy("compacting".into()));
         }
         self.inner.integrate(batch)
     }
@@ -243,6 +247,7 @@ fn gated() -> Arc<GatedStore> {
         inner: MemoryStore::new(),
         open: AtomicBool::new(true),
         fail: AtomicBool::new(false),
+        busy: AtomicBool::new(false),
     })
 }
 
@@ -285,6 +290,24 @@ fn a_full_queue_pushes_back_and_recovers() {
     assert_eq!(log.checkpoint().size, 100);
     log.submit_many_blocking(vec![b"one too many".to_vec()])
         .unwrap();
+}
+
+#[test]
+fn a_busy_store_makes_submitters_retry_and_is_no_failure() {
+    let store = gated();
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
+    store.busy.store(true, Ordering::Release);
+    match log.submit_many_blocking(vec![b"later".to_vec()]) {
+        Err(LogError::Overloaded { retry_after }) => assert!(retry_after > Duration::ZERO),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    assert_eq!(log.stats().storage_failures.load(Ordering::Relaxed), 0);
+    assert_eq!(log.checkpoint().size, 1);
+    store.busy.store(false, Ordering::Release);
+    let r = log.submit_many_blocking(vec![b"later".to_vec()]).unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (1, false));
+    assert_eq!(log.checkpoint().size, 2);
 }
 
 #[test]

@@ -8,6 +8,10 @@ pub enum StorageError {
     Corrupt(String),
     #[error("integration refused: {0}")]
     Refused(String),
+    /// The store cannot take a write now but nothing is wrong with it (its background work
+    /// is behind); nothing of the refused write was stored, and a retry later may succeed.
+    #[error("storage is busy: {0}")]
+    Busy(String),
     #[error(transparent)]
     Tree(#[from] cairn_tree::TreeError),
 }

@@ -137,20 +137,23 @@ pub struct FjallOptions {
     /// worth, which normal operation holds). fjall 3.1 has no such bound: its worker seals a
     /// full memtable only between its other jobs, so during a long compaction every batch
     /// grows the memtables, and with them memory and the journal a restart replays (measured:
-    /// 340 MB unflushed and a 4.1 s reopen after a steady run to 10M).
+    /// 340 MB unflushed and a 4.1 s reopen after a steady run to 10M). The minimum is
+    /// computed from `max_memtable_size` as given, which is the keyspaces' own size only for
+    /// stores created with it.
     pub max_unflushed: u64,
+    /// How long an integration waits for fjall's worker to bring the unflushed memtables under
+    /// `max_unflushed` before refusing its batch as busy (nothing of it written; the engine
+    /// answers "overloaded, retry"). Below the server's request timeout (30 s), so a client
+    /// hears the refusal rather than a timeout.
+    pub flush_patience: Duration,
 }
 
 /// The unflushed memtables [`FjallOptions::max_unflushed`] always allows, in memtables: one
 /// filling and one sealed per keyspace.
 pub const MIN_UNFLUSHED_MEMTABLES: u64 = 2 * KEYSPACES;
 
-/// Keyspaces a store opens (v1's `dedup` aside).
+/// Keyspaces a store opens, counting an upgraded v1 store's `dedup`.
 const KEYSPACES: u64 = 7;
-
-/// How long an integration waits for fjall's worker to bring the unflushed memtables under
-/// [`FjallOptions::max_unflushed`] before refusing the batch (nothing of it is written).
-const FLUSH_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How often a wait for flushes asks fjall again to seal the memtables for flushing.
 const SEAL_EVERY: Duration = Duration::from_secs(1);
@@ -164,6 +167,7 @@ impl Default for FjallOptions {
             max_journal_size: 64 * 1024 * 1024,
             worker_threads: Some(1),
             max_unflushed: 64 * 1024 * 1024,
+            flush_patience: Duration::from_secs(10),
         }
     }
 }
@@ -233,6 +237,7 @@ pub struct FjallStore {
     misses: Mutex<Misses>,
     /// [`FjallOptions::max_unflushed`], raised to its minimum.
     max_unflushed: u64,
+    flush_patience: Duration,
 }
 
 impl From<fjall::Error> for StorageError {
@@ -286,7 +291,7 @@ fn wait_for_flushes(
             sealed_at = Some(Instant::now());
         }
         if started.elapsed() >= patience {
-            return Err(StorageError::Backend(format!(
+            return Err(StorageError::Busy(format!(
                 "fjall's memtables hold {bytes} unflushed bytes, over the {limit}-byte limit, \
                  and its background worker has not flushed them in {patience:?}; the batch \
                  was not written"
@@ -576,7 +581,13 @@ impl FjallStore {
             max_unflushed: options
                 .max_unflushed
                 .max(MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size),
+            flush_patience: options.flush_patience,
         };
+        // A long journal replayed into memtables can start the store over the bound: have
+        // fjall flush them now rather than at the first integration.
+        if store.db.write_buffer_size() > store.max_unflushed {
+            store.seal_memtables()?;
+        }
         let state = store.load_writer_state()?;
         *store.writer.lock().unwrap() = Some(state);
         Ok(store)
@@ -597,6 +608,9 @@ impl FjallStore {
         for keyspace in all.into_iter().chain(self.legacy_dedup.as_ref()) {
             keyspace.rotate_memtable()?;
         }
+        // A database whose worker failed is poisoned and flushes nothing more: say so now
+        // rather than wait out the patience (a cheap call otherwise: buffered, no fsync).
+        self.db.persist(PersistMode::Buffer)?;
         Ok(())
     }
 
@@ -803,13 +817,6 @@ impl LogStore for FjallStore {
             *guard = Some(self.load_writer_state()?);
         }
         let state = guard.as_mut().expect("loaded above");
-        // Before anything is written, so a refusal loses nothing.
-        wait_for_flushes(
-            self.max_unflushed,
-            FLUSH_PATIENCE,
-            || self.db.write_buffer_size(),
-            || self.seal_memtables(),
-        )?;
         let valid = validate_integration(
             state.head.as_ref(),
             batch,
@@ -822,6 +829,14 @@ impl LogStore for FjallStore {
             *guard = None;
             return Err(e);
         }
+        // After validation (a refused batch should not wait) and before anything is written,
+        // so a refusal as busy loses nothing.
+        wait_for_flushes(
+            self.max_unflushed,
+            self.flush_patience,
+            || self.db.write_buffer_size(),
+            || self.seal_memtables(),
+        )?;
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the
         // memtables, so nothing is readable (or acknowledged) before it is durable.
         let mut b = fjall::OwnedWriteBatch::with_capacity(
