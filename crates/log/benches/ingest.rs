@@ -278,7 +278,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (log, _, _) = open(&dir, &signer_key, &args);
+    let (log, first_store, _) = open(&dir, &signer_key, &args);
     let start_size = log.checkpoint().size;
     println!(
         "ingest: {} entries of 256 B, {} writers x {} per call, fsync per batch, dedup {}, backend {}, dir {}",
@@ -501,6 +501,15 @@ fn main() {
     // Phase 3 and 4: footprint, then restart.
     let size = log.checkpoint().size;
     let peak = rss_kib("VmHWM:");
+    if let Store::Fjall(s) = &first_store {
+        // Integrations held back until fjall's worker flushed (FjallOptions::max_unflushed).
+        let (waits, total) = s.flush_waits();
+        println!(
+            "fjall flush waits: {waits} integrations, {:.1} ms in all",
+            total.as_secs_f64() * 1000.0
+        );
+    }
+    drop(first_store);
     log.shutdown();
     drop(log);
     let (log, store, open_time) = open(&dir, &signer_key, &args);

@@ -238,6 +238,9 @@ pub struct FjallStore {
     /// [`FjallOptions::max_unflushed`], raised to its minimum.
     max_unflushed: u64,
     flush_patience: Duration,
+    /// Integrations that had to wait for flushes, and their total wait in microseconds.
+    flush_waits: AtomicU64,
+    flush_wait_micros: AtomicU64,
 }
 
 impl From<fjall::Error> for StorageError {
@@ -267,7 +270,8 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
     Ok(u64::from_be_bytes(arr))
 }
 
-/// Waits until `unflushed()` is at most `limit` bytes, or refuses after `patience`. The wait is
+/// Waits until `unflushed()` is at most `limit` bytes, or refuses after `patience`; returns
+/// how long it waited (zero when under the limit at once). The wait is
 /// backpressure: the engine's queue fills meanwhile and refuses submitters with "overloaded",
 /// instead of memory and the journal growing with every batch while fjall's worker is busy.
 /// `seal()` runs when the wait starts and every [`SEAL_EVERY`] after: fjall seals a full
@@ -278,13 +282,17 @@ fn wait_for_flushes(
     patience: Duration,
     unflushed: impl Fn() -> u64,
     seal: impl Fn() -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
+) -> Result<Duration, StorageError> {
     let started = Instant::now();
     let mut sealed_at: Option<Instant> = None;
     loop {
         let bytes = unflushed();
         if bytes <= limit {
-            return Ok(());
+            return Ok(if sealed_at.is_some() {
+                started.elapsed()
+            } else {
+                Duration::ZERO
+            });
         }
         if sealed_at.is_none_or(|t| t.elapsed() >= SEAL_EVERY) {
             seal()?;
@@ -582,6 +590,8 @@ impl FjallStore {
                 .max_unflushed
                 .max(MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size),
             flush_patience: options.flush_patience,
+            flush_waits: AtomicU64::new(0),
+            flush_wait_micros: AtomicU64::new(0),
         };
         // A long journal replayed into memtables can start the store over the bound: have
         // fjall flush them now rather than at the first integration.
@@ -612,6 +622,15 @@ impl FjallStore {
         // rather than wait out the patience (a cheap call otherwise: buffered, no fsync).
         self.db.persist(PersistMode::Buffer)?;
         Ok(())
+    }
+
+    /// Integrations so far that waited for fjall to flush (see [`FjallOptions::max_unflushed`]),
+    /// and their total wait, refusals included.
+    pub fn flush_waits(&self) -> (u64, Duration) {
+        (
+            self.flush_waits.load(Ordering::Relaxed),
+            Duration::from_micros(self.flush_wait_micros.load(Ordering::Relaxed)),
+        )
     }
 
     /// Bytes fjall reports on disk: tables plus journal (for the benchmarks' bytes-per-entry).
@@ -831,12 +850,26 @@ impl LogStore for FjallStore {
         }
         // After validation (a refused batch should not wait) and before anything is written,
         // so a refusal as busy loses nothing.
-        wait_for_flushes(
+        let waited = wait_for_flushes(
             self.max_unflushed,
             self.flush_patience,
             || self.db.write_buffer_size(),
             || self.seal_memtables(),
-        )?;
+        );
+        match waited {
+            Ok(d) if d.is_zero() => {}
+            Ok(d) => {
+                self.flush_waits.fetch_add(1, Ordering::Relaxed);
+                self.flush_wait_micros
+                    .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.flush_waits.fetch_add(1, Ordering::Relaxed);
+                self.flush_wait_micros
+                    .fetch_add(self.flush_patience.as_micros() as u64, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the
         // memtables, so nothing is readable (or acknowledged) before it is durable.
         let mut b = fjall::OwnedWriteBatch::with_capacity(
