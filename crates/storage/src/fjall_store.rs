@@ -850,26 +850,20 @@ impl LogStore for FjallStore {
         }
         // After validation (a refused batch should not wait) and before anything is written,
         // so a refusal as busy loses nothing.
+        let started = Instant::now();
         let waited = wait_for_flushes(
             self.max_unflushed,
             self.flush_patience,
             || self.db.write_buffer_size(),
             || self.seal_memtables(),
         );
-        match waited {
-            Ok(d) if d.is_zero() => {}
-            Ok(d) => {
-                self.flush_waits.fetch_add(1, Ordering::Relaxed);
-                self.flush_wait_micros
-                    .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.flush_waits.fetch_add(1, Ordering::Relaxed);
-                self.flush_wait_micros
-                    .fetch_add(self.flush_patience.as_micros() as u64, Ordering::Relaxed);
-                return Err(e);
-            }
+        // A refusal counts as a wait too, for as long as it actually waited.
+        if !matches!(waited, Ok(d) if d.is_zero()) {
+            self.flush_waits.fetch_add(1, Ordering::Relaxed);
+            self.flush_wait_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
+        waited?;
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the
         // memtables, so nothing is readable (or acknowledged) before it is durable.
         let mut b = fjall::OwnedWriteBatch::with_capacity(
