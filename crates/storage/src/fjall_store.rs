@@ -81,7 +81,9 @@ use cairn_tree::{
     bundle_prefix, entry_bundle_width, hash_tile_width, parse_bundle, Hash, HASH_LEN,
     MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH,
 };
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
+use fjall::{
+    AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot,
+};
 
 use crate::{validate_integration, Head, IndexEntries, Integration, LogStore, StorageError};
 
@@ -237,6 +239,9 @@ pub struct FjallStore {
     misses: Mutex<Misses>,
     /// [`FjallOptions::max_unflushed`], raised to its minimum.
     max_unflushed: u64,
+    /// Smallest active memtable a wait for flushes seals: half of
+    /// [`FjallOptions::max_memtable_size`].
+    seal_at: u64,
     flush_patience: Duration,
     /// Integrations that had to wait for flushes, and their total wait in microseconds.
     flush_waits: AtomicU64,
@@ -589,6 +594,7 @@ impl FjallStore {
             max_unflushed: options
                 .max_unflushed
                 .max(MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size),
+            seal_at: (options.max_memtable_size / 2).max(1),
             flush_patience: options.flush_patience,
             flush_waits: AtomicU64::new(0),
             flush_wait_micros: AtomicU64::new(0),
@@ -603,9 +609,17 @@ impl FjallStore {
         Ok(store)
     }
 
-    /// Seals every keyspace's memtable and queues it for flushing (an empty one is left as
-    /// it is). `rotate_memtable` is public but hidden in fjall's docs; it is what fjall's own
-    /// write path calls once a memtable is full, and fjall 3.1 offers no other way to ask.
+    /// Seals the keyspaces' active memtables that hold at least half a memtable's worth and
+    /// queues them for flushing. The small ones (`meta`, `checkpoints`, `cosigned` take a few
+    /// hundred bytes per batch) are left alone: sealing them would only add tiny tables, and a
+    /// version rewrite each, while the worker is already behind. That is enough to get under
+    /// [`FjallOptions::max_unflushed`]: it is at least two memtables per keyspace, so when the
+    /// write buffer is over it and every active memtable is under half a memtable, sealed
+    /// ones make up the rest, and those are already queued for the worker.
+    ///
+    /// `rotate_memtable` is public but hidden in fjall's docs; it is what fjall's own write
+    /// path calls once a memtable is full, and fjall 3.1 offers no other way to ask. The
+    /// active memtable's size is read through the keyspace's (also doc-hidden) tree.
     fn seal_memtables(&self) -> Result<(), StorageError> {
         let all = [
             &self.meta,
@@ -616,7 +630,9 @@ impl FjallStore {
             &self.cosigned,
         ];
         for keyspace in all.into_iter().chain(self.legacy_dedup.as_ref()) {
-            keyspace.rotate_memtable()?;
+            if keyspace.tree.active_memtable().size() >= self.seal_at {
+                keyspace.rotate_memtable()?;
+            }
         }
         // A database whose worker failed is poisoned and flushes nothing more: say so now
         // rather than wait out the patience (a cheap call otherwise: buffered, no fsync).
@@ -859,9 +875,12 @@ impl LogStore for FjallStore {
         );
         // A refusal counts as a wait too, for as long as it actually waited.
         if !matches!(waited, Ok(d) if d.is_zero()) {
+            let spent = started.elapsed();
             self.flush_waits.fetch_add(1, Ordering::Relaxed);
             self.flush_wait_micros
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                .fetch_add(spent.as_micros() as u64, Ordering::Relaxed);
+            metrics::counter!("cairn_storage_flush_waits_total").increment(1);
+            metrics::histogram!("cairn_storage_flush_wait_seconds").record(spent.as_secs_f64());
         }
         waited?;
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the

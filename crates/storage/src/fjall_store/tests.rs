@@ -605,3 +605,35 @@ fn the_unflushed_bound_is_never_below_what_normal_operation_holds() {
         MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size
     );
 }
+
+#[test]
+fn a_wait_seals_only_memtables_worth_flushing() {
+    // Half a memtable in `bundles`, a few hundred bytes in the others: a seal takes the
+    // bundles' memtable to the worker and leaves the small ones filling.
+    let dir = tempfile::tempdir().unwrap();
+    let options = FjallOptions {
+        max_memtable_size: 64 * 1024,
+        ..FjallOptions::default()
+    };
+    let store = FjallStore::open(dir.path(), &options).unwrap();
+    let mut reference = ReferenceLog::new();
+    let big: Vec<Vec<u8>> = (0..120u32).map(|i| vec![i as u8; 300]).collect();
+    store.integrate(&reference.grow(big)).unwrap();
+    let active = |ks: &Keyspace| ks.tree.active_memtable().id();
+    let bundles = store.bundles.tree.active_memtable().size();
+    assert!(
+        (store.seal_at..64 * 1024).contains(&bundles),
+        "the set-up needs a half-full bundles memtable, not {bundles} bytes"
+    );
+    let small = [&store.meta, &store.tiles, &store.leaves, &store.checkpoints];
+    let before: Vec<_> = small.iter().map(|ks| active(ks)).collect();
+    let bundles_before = active(&store.bundles);
+    store.seal_memtables().unwrap();
+    assert_ne!(active(&store.bundles), bundles_before, "bundles sealed");
+    let after: Vec<_> = small.iter().map(|ks| active(ks)).collect();
+    assert_eq!(after, before, "small memtables left filling");
+    // Nothing is lost by a seal: the batch reads back, and the log goes on.
+    assert_reads_match(&store, &reference);
+    store.integrate(&reference.grow(entries(0, 3))).unwrap();
+    assert_reads_match(&store, &reference);
+}
