@@ -194,6 +194,10 @@ fn malformed_requests_get_clear_errors_and_store_nothing() {
         get("/tile/01/000").expect(400, "malformed_tile_path"),
         get("/tile/0/000.p/256").expect(400, "malformed_tile_path"),
         get("/tile/0/000.p/0").expect(400, "malformed_tile_path"),
+        // Percent-encoded forms of existing tiles: one name per tile.
+        get("/tile/0%2F000").expect(400, "malformed_tile_path"),
+        get("/tile/0/000%2Ep%2F5").expect(400, "malformed_tile_path"),
+        get("/tile/entries/%30%30%30").expect(400, "malformed_tile_path"),
         get("/tile/0/000.p/06").expect(400, "malformed_tile_path"),
         get("/tile/0/000.p/").expect(400, "malformed_tile_path"),
         get("/tile/0/000.p/6/1").expect(400, "malformed_tile_path"),

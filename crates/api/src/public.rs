@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -128,15 +128,22 @@ async fn vkey(State(s): State<PublicState>) -> Response {
 
 async fn tile(
     State(s): State<PublicState>,
+    uri: Uri,
     Path(rest): Path<String>,
 ) -> Result<Response, ApiError> {
     let path = format!("tile/{rest}");
-    let tile = Tile::parse_any(&path).map_err(|_| {
+    let malformed = || {
         ApiError::bad_request(
             "malformed_tile_path",
-            format!("malformed tile path {path:?}"),
+            format!("malformed tile path {:?}", uri.path()),
         )
-    })?;
+    };
+    // `rest` arrives percent-decoded, and no canonical tile path has a `%` in it: without this
+    // `tile/0%2Fx001%2F234` would be served as `tile/0/x001/234`, one tile under two names.
+    if uri.path().contains('%') {
+        return Err(malformed());
+    }
+    let tile = Tile::parse_any(&path).map_err(|_| malformed())?;
     let size = s.log.checkpoint().size;
     let store = s.log.store();
     let not_found = || {
@@ -209,8 +216,21 @@ fn parse_u64(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>
         .transpose()
 }
 
-/// The checkpoint published at `size` (default: the latest).
+/// The checkpoint published at `size` (default: the latest signed one), in its cosigned form
+/// when witnesses cosigned it: a proof is checked against the checkpoint it carries, and a
+/// verifier that enforces a witness policy needs the cosignatures on it (tlog-proof: the
+/// checkpoint "possibly with witness cosignatures").
 fn checkpoint_at(log: &Log, size: Option<u64>) -> Result<(u64, Vec<u8>), ApiError> {
+    let (size, note) = signed_checkpoint_at(log, size)?;
+    let cosigned = log
+        .store()
+        .cosigned(size)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((size, cosigned.unwrap_or(note)))
+}
+
+/// The log-signed checkpoint published at `size` (default: the latest).
+fn signed_checkpoint_at(log: &Log, size: Option<u64>) -> Result<(u64, Vec<u8>), ApiError> {
     let latest = log.checkpoint();
     match size {
         None => Ok((latest.size, latest.note.clone())),

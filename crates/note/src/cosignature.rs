@@ -130,6 +130,16 @@ impl WitnessPolicy {
                     key_id: w.key_id(),
                 });
             }
+            // A cosignature's message does not name the cosigner, so one key listed under
+            // two names would let a copy of its line, renamed, count twice.
+            if self.witnesses[..i]
+                .iter()
+                .any(|o| o.public_key() == w.public_key())
+            {
+                return Err(NoteError::InvalidPolicy(
+                    "two witnesses share a public key (one witness cannot count twice)",
+                ));
+            }
         }
         Ok(())
     }

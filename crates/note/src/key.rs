@@ -71,12 +71,21 @@ pub fn key_id(name: &str, alg: KeyAlgorithm, public_key: &[u8; 32]) -> u32 {
 /// Checks the signed-note name rules: non-empty, at most 255 bytes (so a name fits the
 /// one-byte length of `subtree/v1` messages), no white space, no `+`, no control characters.
 pub fn validate_name(name: &str) -> Result<(), NoteError> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(NoteError::InvalidName(NameError::TooLong));
+    }
+    validate_signature_name(name)
+}
+
+/// The name rules a signature line's name must follow: [`validate_name`]'s without its
+/// length cap. The cap is for keys (Cairn's own, and those it verifies with); Go's note
+/// package has none, so a third party's long-named line in a note must not make the whole
+/// note unreadable here. Such a line can never match a key, and is ignored like any line by
+/// an unknown key.
+pub fn validate_signature_name(name: &str) -> Result<(), NoteError> {
     let err = |e| Err(NoteError::InvalidName(e));
     if name.is_empty() {
         return err(NameError::Empty);
-    }
-    if name.len() > MAX_NAME_LEN {
-        return err(NameError::TooLong);
     }
     for c in name.chars() {
         if c.is_whitespace() {

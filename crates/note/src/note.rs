@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::error::NoteError;
-use crate::key::{validate_name, KeyAlgorithm, SignerKey, Verifiers};
+use crate::key::{validate_name, validate_signature_name, KeyAlgorithm, SignerKey, Verifiers};
 use crate::{MAX_NOTE_SIZE, MAX_SIGNATURES};
 
 /// U+2014 EM DASH and a space, the start of every signature line.
@@ -107,7 +107,7 @@ fn parse_line_numbered(line: &str, number: usize) -> Result<NoteSignature, NoteE
     let (name, b64) = rest
         .split_once(' ')
         .ok_or(NoteError::MissingSignatureField { line: number })?;
-    validate_name(name)?;
+    validate_signature_name(name)?;
     if b64.is_empty() {
         return Err(NoteError::EmptySignature);
     }

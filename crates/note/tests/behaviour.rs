@@ -55,6 +55,23 @@ fn name_rules() {
 }
 
 #[test]
+fn a_long_name_on_someone_elses_line_does_not_spoil_the_note() {
+    // Go's note package has no name length limit: a third party's line with a long name is
+    // read (and ignored as unknown), not a reason to refuse the log's checkpoint.
+    let long = "a".repeat(MAX_NAME_LEN + 45);
+    let mut bytes = checkpoint_note().to_bytes();
+    bytes.extend_from_slice(format!("— {long} AAAAAAA=\n").as_bytes());
+    let (opened, cp) = open_checkpoint(&bytes, &log_key().verifier()).unwrap();
+    assert_eq!(cp.size, 8);
+    assert_eq!(opened.signatures()[1].name, long);
+    // Keys keep the cap.
+    assert_eq!(
+        SignerKey::from_seed(&long, KeyAlgorithm::Ed25519, [1; 32]).map(|_| ()),
+        Err(NoteError::InvalidName(NameError::TooLong))
+    );
+}
+
+#[test]
 fn key_material_checks() {
     // The identity point has small order: it could never pass verify_strict.
     let mut identity = [0u8; 32];
@@ -433,6 +450,20 @@ fn witness_policy() {
         WitnessPolicy::new(vec![log_key().verifier()], 1),
         Err(NoteError::WrongAlgorithm { .. })
     ));
+    // One key under two names: its line, copied under the other name and key ID, would
+    // count twice (a cosignature does not sign the cosigner's name).
+    let renamed = VerifierKey::new(
+        "w1-again.example",
+        KeyAlgorithm::Cosignature,
+        *vs[0].public_key(),
+    )
+    .unwrap();
+    assert_eq!(
+        WitnessPolicy::new(vec![vs[0].clone(), renamed], 2),
+        Err(NoteError::InvalidPolicy(
+            "two witnesses share a public key (one witness cannot count twice)"
+        ))
+    );
 
     // Witnesses 1, 2 and 4 cosign (4 before 2 in the note), plus an unknown one.
     let mut note = checkpoint_note();

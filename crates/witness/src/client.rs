@@ -2,7 +2,8 @@
 //!
 //! A [`WitnessClient`] remembers the size it believes the witness last cosigned for this log
 //! and sends the consistency proof from there. A `409` tells the real size: the client
-//! retries once from it (or raises an alarm when the witness is *ahead* of the log). Every
+//! retries once from it (or raises an alarm when the witness is *ahead* of the log, or refuses
+//! again at the log's own size: a v1.0.0 witness's answer to a fork). Every
 //! returned line by the configured witness key must verify over the checkpoint; lines by
 //! other keys are ignored, and an answer with no valid line of ours is an error.
 
@@ -178,6 +179,17 @@ impl WitnessClient {
                         return Err(ClientError::WitnessAhead {
                             witness_size,
                             our_size: size,
+                        });
+                    }
+                    // Asked from its own size and still refused at that size: it cosigned a
+                    // different tree of this size. A witness following tlog-witness v1.0.0
+                    // says so with 409 where the current spec says 422; both are a fork.
+                    if witness_size == size && old == size {
+                        return Err(ClientError::Inconsistent {
+                            body: format!(
+                                "409 with size {witness_size} to a request from old size \
+                                 {old}: the witness holds a different checkpoint of this size"
+                            ),
                         });
                     }
                     // One retry from the size the witness told us; a second 409 means it

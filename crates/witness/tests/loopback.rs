@@ -157,6 +157,23 @@ async fn checkpoints_get_cosigned_and_served() {
     // A receipt verifies against the cosigned checkpoint.
     let r = &receipts[3];
     verify_inclusion(r.index, cp.size, &r.leaf_hash, &r.proof, &cp.root).unwrap();
+    // Proofs carry the checkpoint with its cosignatures, so a verifier that enforces the
+    // witness policy can check them on their own.
+    for query in [
+        "inclusion?index=3",
+        "inclusion?index=3&size=10",
+        "consistency?old=4",
+    ] {
+        let resp: serde_json::Value = reqwest::get(format!("{}/v1/proof/{query}", public.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (note, _) = open_checkpoint(resp["checkpoint"].as_str().unwrap().as_bytes(), &vkey)
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert!(ws.policy(3).check(&note).unwrap().satisfied, "{query}");
+    }
 
     // Newer checkpoints that no witness has seen yet (steady ingest between rounds): the
     // witnessed one stays served, cosignatures and all.
@@ -652,9 +669,12 @@ async fn client_maps_every_witness_answer() {
     let log = open_log();
     append(&log, "x", 5).await;
     let key = witness_key("w.example", 1).verifier();
-    let cases: [(u16, &'static str, &str); 7] = [
+    let cases: [(u16, &'static str, &str); 8] = [
         // Still 409 after the one retry from the size it gave.
         (409, "1\n", "conflict"),
+        // Still 409 at our own size after the retry from it: a tlog-witness v1.0.0 witness
+        // saying it cosigned another tree of this size (422 in the current spec): a fork.
+        (409, "5\n", "inconsistent"),
         (409, "1", "bad_response"),
         (409, "6\n", "witness_ahead"),
         (422, "bad proof\n", "inconsistent"),
