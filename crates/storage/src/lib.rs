@@ -16,6 +16,7 @@ mod fjall_store;
 mod integration;
 mod memory;
 mod sled_store;
+mod sled_sync;
 mod tiles;
 
 pub use audit::{audit, AuditProblem, AuditReport, CheckpointCheck};
@@ -24,6 +25,7 @@ pub use fjall_store::{FjallOptions, FjallStore};
 pub use integration::{validate_integration, Head, Integration};
 pub use memory::MemoryStore;
 pub use sled_store::{is_sled_lock_error, open_sled_retrying_lock, SledOptions, SledStore};
+pub use sled_sync::SledSync;
 pub use tiles::StoreTiles;
 
 use cairn_tree::Hash;
@@ -32,7 +34,10 @@ use cairn_tree::Hash;
 pub type IndexEntries<'a> = Box<dyn Iterator<Item = Result<(Hash, u64), StorageError>> + 'a>;
 
 /// Everything a log keeps. Implementations must make [`LogStore::integrate`] atomic (all or
-/// nothing) and durable before it returns, and must run [`validate_integration`] first.
+/// nothing) and durable before it returns, and must run [`validate_integration`] first. When
+/// `integrate` fails, a store must not let `head` or `find_leaf` show a batch that may not be
+/// durable: the engine resumes from them, and would publish it (the sled store refuses both
+/// until it is reopened; fjall never applies a batch whose journal write failed).
 pub trait LogStore: Send + Sync {
     /// The current tree size and its checkpoint, or `None` for a store never written to.
     fn head(&self) -> Result<Option<Head>, StorageError>;

@@ -1,19 +1,28 @@
 //! The embedded default backend, on `sled`.
 //!
 //! One sled tree holds everything under one-byte key prefixes, so an integration is a single
-//! `apply_batch` (atomic within a tree) followed by `flush` (fsync). sled's own background
+//! `apply_batch` (atomic within a tree) followed by a flush made durable by [`SledSync`]
+//! (sled's own flush does not fsync on Linux, nor sync its blob files). sled's background
 //! flusher is never relied on: measurements (docs/architecture.md) showed unflushed writes
 //! lost on a process kill.
+//!
+//! sled applies a batch in memory before its flush, so a failed flush leaves the batch
+//! readable but perhaps not on disk. The store then refuses every later integration and the
+//! reads the engine resumes from (`head`, `find_leaf`) until it is reopened: otherwise the
+//! engine would publish that batch and answer retries of its entries as duplicates, with
+//! receipts for entries a power cut could still take back.
 //!
 //! Keys: `H` head size · `T level index` hash tile · `E index` entry bundle · `D leafhash`
 //! dedup index · `C size` checkpoint · `W size` cosigned checkpoint. Integers are big-endian
 //! so tiles, bundles and checkpoints sort in log order.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use cairn_tree::Hash;
 
+use crate::sled_sync::SledSync;
 use crate::{validate_integration, Head, IndexEntries, Integration, LogStore, StorageError};
 
 const HEAD: &[u8] = b"H";
@@ -37,9 +46,14 @@ impl Default for SledOptions {
 
 pub struct SledStore {
     db: sled::Db,
+    sync: SledSync,
     /// Serialises integrations: validation reads the current partial tiles, and nothing may
     /// change them between that read and the batch.
     writer: Mutex<()>,
+    /// A write failed after sled may have applied it in memory (see the module doc).
+    failed: AtomicBool,
+    #[cfg(test)]
+    fail_next_flush: AtomicBool,
 }
 
 fn tile_key(level: u8, index: u64) -> [u8; 10] {
@@ -118,6 +132,9 @@ impl SledStore {
             // flusher would add nothing but a thread.
             .flush_every_ms(None);
         let db = open_with_lock_retry(&config)?;
+        let sync = SledSync::open(path.as_ref()).map_err(|e| {
+            StorageError::Backend(format!("syncing the sled store's files at open: {e}"))
+        })?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) => {
@@ -128,13 +145,48 @@ impl SledStore {
             }
             None => {
                 db.insert(FORMAT_KEY, FORMAT)?;
-                db.flush()?;
+                sync.flush(&db)?;
             }
         }
         Ok(SledStore {
             db,
+            sync,
             writer: Mutex::new(()),
+            failed: AtomicBool::new(false),
+            #[cfg(test)]
+            fail_next_flush: AtomicBool::new(false),
         })
+    }
+
+    /// Refuses once a write has failed: what sled reads may not be what is on disk.
+    fn usable(&self) -> Result<(), StorageError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StorageError::Backend(
+                "an earlier write to the sled store failed after sled may have applied it in \
+                 memory, so what it reads may not be on disk; restart Cairn to reopen the \
+                 store from disk"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies `write` and makes it durable; on any failure, marks the store unusable.
+    fn write_durably(
+        &self,
+        write: impl FnOnce() -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let result = write().and_then(|()| {
+            #[cfg(test)]
+            if self.fail_next_flush.swap(false, Ordering::AcqRel) {
+                return Err(StorageError::Backend("injected flush failure".into()));
+            }
+            self.sync.flush(&self.db)
+        });
+        if result.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        result
     }
 
     /// Bytes sled reports on disk (for the benchmarks' bytes-per-entry figure).
@@ -149,6 +201,7 @@ impl SledStore {
 
 impl LogStore for SledStore {
     fn head(&self) -> Result<Option<Head>, StorageError> {
+        self.usable()?;
         let Some(size) = self.db.get(HEAD)? else {
             return Ok(None);
         };
@@ -183,10 +236,8 @@ impl LogStore for SledStore {
             batch.checkpoint.as_slice(),
         );
         b.insert(HEAD, &batch.new_size.to_be_bytes()[..]);
-        self.db.apply_batch(b)?;
         // Durable before anyone is told: sled's periodic flusher is not a guarantee.
-        self.db.flush()?;
-        Ok(())
+        self.write_durably(|| Ok(self.db.apply_batch(b)?))
     }
 
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -198,6 +249,7 @@ impl LogStore for SledStore {
     }
 
     fn find_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        self.usable()?;
         self.db
             .get(dedup_key(leaf))?
             .map(|v| be_u64(&v, "dedup index entry"))
@@ -222,9 +274,11 @@ impl LogStore for SledStore {
                 "no checkpoint at size {size} to cosign"
             )));
         }
-        self.db.insert(u64_key(b'W', size), note)?;
-        self.db.flush()?;
-        Ok(())
+        self.usable()?;
+        self.write_durably(|| {
+            self.db.insert(u64_key(b'W', size), note)?;
+            Ok(())
+        })
     }
 
     fn cosigned(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -248,5 +302,74 @@ impl LogStore for SledStore {
                 .map_err(|_| StorageError::Corrupt("dedup key is not a hash".into()))?;
             Ok((hash, be_u64(&v, "dedup index entry")?))
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::ReferenceLog;
+    use std::collections::HashSet;
+
+    fn entries(tag: u8, count: usize, len: usize) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| {
+                let mut e = vec![tag; len];
+                e[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_flush_stops_the_store_until_it_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let mut reference = ReferenceLog::new();
+        store.integrate(&reference.grow(entries(1, 3, 40))).unwrap();
+        let first = store.head().unwrap().unwrap();
+        // The flush of the next batch fails after sled applied it in memory.
+        let second = entries(2, 4, 40);
+        let batch = reference.grow(second.clone());
+        store.fail_next_flush.store(true, Ordering::Release);
+        assert!(store.integrate(&batch).is_err());
+        // Its head and leaves would be readable: the store refuses rather than show them.
+        let leaf = cairn_tree::leaf_hash(&second[0]);
+        assert!(store.head().is_err());
+        assert!(store.find_leaf(&leaf).is_err());
+        assert!(store.put_cosigned(3, b"note").is_err());
+        let again = store.integrate(&batch).unwrap_err();
+        assert!(again.to_string().contains("restart Cairn"), "{again}");
+        drop(store);
+        // Reopened: whatever reached the disk, a whole batch or none of it.
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let head = store.head().unwrap().unwrap();
+        assert!(head == first || head.size == 7, "{}", head.size);
+        assert_eq!(store.find_leaf(&leaf).unwrap().is_some(), head.size == 7);
+    }
+
+    #[test]
+    fn blobs_sled_writes_are_synced_by_the_flush() {
+        // A bundle of 1 KiB entries is over sled's blob threshold (a quarter segment):
+        // sled writes it to a file of its own under blobs/ and never syncs it itself.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let mut reference = ReferenceLog::new();
+        store
+            .integrate(&reference.grow(entries(3, 300, 1024)))
+            .unwrap();
+        let on_disk: HashSet<_> = std::fs::read_dir(dir.path().join("blobs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            !on_disk.is_empty(),
+            "the set-up must make sled write a blob"
+        );
+        let synced = store.sync.synced_blobs();
+        assert!(
+            on_disk.is_subset(&synced),
+            "{on_disk:?} not all in {synced:?}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
+use cairn_storage::SledSync;
 use cairn_tree::Hash;
 use serde::{Deserialize, Serialize};
 
@@ -199,12 +200,14 @@ const FORMAT: &[u8] = b"cairn-witness-sled-v1";
 /// State in sled. Keys: `F` format marker · `S origin` → [`LogState::encode`] ·
 /// `V SHA-256(origin) id(u64 BE)` → evidence as JSON (ids from sled's monotonic counter, so
 /// evidence lists in arrival order). Every successful swap and every evidence record is
-/// flushed (fsync) before it is reported, as in `cairn-storage`: unflushed sled writes are
+/// flushed and synced ([`SledSync`]) before it is reported, as in `cairn-storage`: unflushed sled writes are
 /// lost on a process kill, and a witness that forgets a cosigned size can be rolled back.
 /// Swaps are flushed by the caller's [`WitnessState::sync`], which concurrent blocking callers
 /// share ([`GroupFlush`]); the HTTP layer shares them without blocking (`durable.rs`).
 pub struct SledState {
     db: sled::Db,
+    /// What sled's own flush leaves unsynced (see [`cairn_storage::SledSync`]).
+    sync: SledSync,
     flush: GroupFlush,
     /// Serialises evidence writes so the per-log cap is exact.
     evidence_lock: Mutex<()>,
@@ -233,7 +236,7 @@ struct FlushProgress {
 
 impl GroupFlush {
     /// Returns once every write this thread completed before calling is durable.
-    fn flush(&self, db: &sled::Db) -> Result<(), StateError> {
+    fn flush(&self, db: &sled::Db, sync: &SledSync) -> Result<(), StateError> {
         let mut p = self.progress.lock().unwrap();
         p.requested += 1;
         let ticket = p.requested;
@@ -249,7 +252,9 @@ impl GroupFlush {
             p.running = true;
             let target = p.requested;
             drop(p);
-            let result = db.flush();
+            let result = sync
+                .flush(db)
+                .map_err(|e| StateError::Backend(e.to_string()));
             p = self.progress.lock().unwrap();
             p.running = false;
             if result.is_ok() {
@@ -291,6 +296,9 @@ impl SledState {
             // Every acknowledged write is flushed explicitly; the periodic flusher adds nothing.
             .flush_every_ms(None);
         let db = open_with_lock_retry(&config)?;
+        let sync = SledSync::open(path.as_ref()).map_err(|e| {
+            StateError::Backend(format!("syncing the witness state's files at open: {e}"))
+        })?;
         match db.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == FORMAT => {}
             Some(v) => {
@@ -301,11 +309,13 @@ impl SledState {
             }
             None => {
                 db.insert(FORMAT_KEY, FORMAT)?;
-                db.flush()?;
+                sync.flush(&db)
+                    .map_err(|e| StateError::Backend(e.to_string()))?;
             }
         }
         Ok(SledState {
             db,
+            sync,
             flush: GroupFlush::default(),
             evidence_lock: Mutex::new(()),
         })
@@ -365,12 +375,12 @@ impl WitnessState for SledState {
         key.extend_from_slice(&id.to_be_bytes());
         let value = serde_json::to_vec(evidence).map_err(|e| StateError::Backend(e.to_string()))?;
         self.db.insert(key, value)?;
-        self.flush.flush(&self.db)?;
+        self.flush.flush(&self.db, &self.sync)?;
         Ok(true)
     }
 
     fn sync(&self) -> Result<(), StateError> {
-        self.flush.flush(&self.db)
+        self.flush.flush(&self.db, &self.sync)
     }
 
     fn evidence(&self, origin: &str) -> Result<Vec<Evidence>, StateError> {
