@@ -1,5 +1,6 @@
 //! The offline audit: re-reads every entry and stored hash, recomputes every tile and every
-//! checkpoint's root, and reports the first inconsistency precisely.
+//! checkpoint's root, checks that the hash index finds every leaf and points only at leaves
+//! with that hash, and reports the first inconsistency precisely.
 //!
 //! Each full tile above level 0 is recomputed with rs_merkle ([`cairn_tree::rs_merkle_root`]),
 //! a code path independent of the incremental appender that wrote it, so a bug in one is not
@@ -41,6 +42,13 @@ pub enum AuditProblem {
     },
     /// The hash index points leaf `hash` at an index holding another leaf, or beyond the tree.
     IndexMismatch { hash: Hash, index: u64 },
+    /// Leaf `index` cannot be found by its hash (`found`: the index the hash index gives
+    /// instead, which is later than this leaf): dedup would log its entry again.
+    IndexMissing {
+        index: u64,
+        hash: Hash,
+        found: Option<u64>,
+    },
     /// The backend found a hash index entry it cannot match to a stored leaf (a backend that
     /// keys the index by a truncated hash checks each entry against the level-0 tile).
     BadIndexEntry { reason: String },
@@ -87,6 +95,14 @@ impl std::fmt::Display for AuditProblem {
                     "hash index maps {hash} to index {index}, which holds another leaf"
                 )
             }
+            AuditProblem::IndexMissing { index, hash, found } => match found {
+                None => write!(f, "leaf {index} ({hash}) is not in the hash index"),
+                Some(later) => write!(
+                    f,
+                    "the hash index gives index {later} for leaf {index} ({hash}), not its \
+                     first occurrence"
+                ),
+            },
             AuditProblem::BadIndexEntry { reason } => write!(f, "hash index: {reason}"),
             AuditProblem::Empty => write!(f, "the store holds no log"),
         }
@@ -256,9 +272,27 @@ fn audit_entries_and_tiles(
         };
         report.tiles_checked += 1;
         for (i, (entry, stored)) in entries.iter().zip(&hashes).enumerate() {
+            let index = bundle * TILE_WIDTH + i as u64;
             if leaf_hash(entry) != *stored {
-                return Ok(Some(AuditProblem::EntryMismatch {
-                    index: bundle * TILE_WIDTH + i as u64,
+                return Ok(Some(AuditProblem::EntryMismatch { index }));
+            }
+        }
+        // Complete as well as right (the index entries themselves are checked last): every
+        // leaf is found by its hash, at its own index or an earlier leaf with the same hash,
+        // or dedup would log its entry a second time.
+        for (i, stored) in hashes.iter().enumerate() {
+            let index = bundle * TILE_WIDTH + i as u64;
+            let found = match store.find_leaf(stored) {
+                Err(StorageError::Corrupt(reason)) => {
+                    return Ok(Some(AuditProblem::BadIndexEntry { reason }))
+                }
+                other => other?,
+            };
+            if !found.is_some_and(|f| f <= index) {
+                return Ok(Some(AuditProblem::IndexMissing {
+                    index,
+                    hash: *stored,
+                    found,
                 }));
             }
         }

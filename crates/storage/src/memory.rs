@@ -41,6 +41,15 @@ impl MemoryStore {
     pub fn corrupt_bundle(&self, index: u64, body: Vec<u8>) {
         self.inner.write().unwrap().bundles.insert(index, body);
     }
+
+    /// Test hook: sets (or with `None`, drops) a hash index entry, bypassing every rule.
+    pub fn corrupt_index(&self, leaf: Hash, index: Option<u64>) {
+        let dedup = &mut self.inner.write().unwrap().dedup;
+        match index {
+            Some(i) => dedup.insert(leaf, i),
+            None => dedup.remove(&leaf),
+        };
+    }
 }
 
 impl LogStore for MemoryStore {

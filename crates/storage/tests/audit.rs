@@ -140,3 +140,40 @@ fn a_forged_checkpoint_is_found() {
 fn empty_store_is_reported() {
     assert_eq!(run(&MemoryStore::new()), Some(AuditProblem::Empty));
 }
+
+#[test]
+fn a_leaf_missing_from_the_hash_index_is_found() {
+    let (store, _) = build(&[300, 700]);
+    let leaf = cairn_tree::leaf_hash(b"audit entry 412");
+    // Dropped: dedup would log the entry again.
+    store.corrupt_index(leaf, None);
+    assert_eq!(
+        run(&store),
+        Some(AuditProblem::IndexMissing {
+            index: 412,
+            hash: leaf,
+            found: None
+        })
+    );
+    // Pointing at a later leaf (another leaf's index): not this leaf's first occurrence.
+    store.corrupt_index(leaf, Some(500));
+    assert_eq!(
+        run(&store),
+        Some(AuditProblem::IndexMissing {
+            index: 412,
+            hash: leaf,
+            found: Some(500)
+        })
+    );
+    // Pointing at an earlier leaf that holds another hash: caught by the entry check.
+    store.corrupt_index(leaf, Some(3));
+    assert_eq!(
+        run(&store),
+        Some(AuditProblem::IndexMismatch {
+            hash: leaf,
+            index: 3
+        })
+    );
+    store.corrupt_index(leaf, Some(412));
+    assert_eq!(run(&store), None);
+}
