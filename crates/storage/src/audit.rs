@@ -288,7 +288,7 @@ fn audit_entries_and_tiles(
                 }
                 other => other?,
             };
-            if !found.is_some_and(|f| f <= index) {
+            if found.is_none_or(|f| f > index) {
                 return Ok(Some(AuditProblem::IndexMissing {
                     index,
                     hash: *stored,
