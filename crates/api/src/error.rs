@@ -130,6 +130,11 @@ impl From<LogError> for ApiError {
                     e.to_string(),
                 )
             },
+            LogError::LoggedWithoutReceipt { .. } => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "logged_without_receipt",
+                e.to_string(),
+            ),
             LogError::BadRequest(m) => ApiError::bad_request("bad_request", m),
             LogError::NotFound(m) => ApiError::not_found("not_found", m),
             other => {

@@ -438,6 +438,18 @@ impl Sequencer {
                     let _ = req.reply.send(Ok(mine));
                 }
             }
+            Err(LogError::LoggedWithoutReceipt { size, reason }) => {
+                // Durable and published: not a storage failure, and nothing to reload. The
+                // submitters hear that their entries are in, not that nothing was written.
+                tracing::error!(error = %reason, entries = n, size, "batch logged, receipts failed");
+                metrics::counter!("cairn_receipt_failures_total").increment(1);
+                for req in batch {
+                    let _ = req.reply.send(Err(LogError::LoggedWithoutReceipt {
+                        size,
+                        reason: reason.clone(),
+                    }));
+                }
+            }
             Err(LogError::Storage(cairn_storage::StorageError::Busy(why))) => {
                 // Nothing was written and the state in memory is still the stored one: the
                 // submitters are told to come back, as when the queue is full.
@@ -539,10 +551,11 @@ impl Sequencer {
             (cp, prover)
         };
 
+        let size = checkpoint.size;
         let source = LayeredSource {
             recent: &self.state.recent,
             store,
-            size: checkpoint.size,
+            size,
             cache: &self.shared.tile_cache,
         };
         // Counted once per batch rather than per entry (with a recorder installed each
@@ -566,7 +579,14 @@ impl Sequencer {
                 Outcome::New(i) => (i, false),
                 Outcome::Duplicate(i) => (i, true),
             };
-            let proof = prover.inclusion_proof(index, &source)?;
+            // From here on the entries are in the log whatever fails: say so, or a retry
+            // without dedup would log them twice.
+            let proof = prover.inclusion_proof(index, &source).map_err(|e| {
+                LogError::LoggedWithoutReceipt {
+                    size,
+                    reason: e.to_string(),
+                }
+            })?;
             receipts.push(Receipt {
                 index,
                 leaf_hash: leaf,

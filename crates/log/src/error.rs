@@ -18,6 +18,14 @@ pub enum LogError {
     Note(String),
     #[error("stored log does not match its checkpoint: {0}")]
     Inconsistent(String),
+    /// The entries are in the log (durable, in the published checkpoint of `size`), but their
+    /// receipts could not be built; retrying with dedup on returns them.
+    #[error(
+        "the entries were logged (tree size {size}) but their receipts could not be built: \
+         {reason}; submit them again for receipts (dedup answers with the same indices) or \
+         fetch proofs by leaf hash"
+    )]
+    LoggedWithoutReceipt { size: u64, reason: String },
     #[error("{0}")]
     BadRequest(String),
     #[error("not found: {0}")]

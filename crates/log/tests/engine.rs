@@ -195,6 +195,8 @@ struct GatedStore {
     open: AtomicBool,
     fail: AtomicBool,
     busy: AtomicBool,
+    /// Tile reads fail (writes still succeed).
+    tiles_fail: AtomicBool,
 }
 
 impl LogStore for GatedStore {
@@ -214,6 +216,9 @@ impl LogStore for GatedStore {
         self.inner.integrate(batch)
     }
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.tiles_fail.load(Ordering::Acquire) {
+            return Err(StorageError::Backend("unreadable sector".into()));
+        }
         self.inner.tile(level, index)
     }
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -248,6 +253,7 @@ fn gated() -> Arc<GatedStore> {
         open: AtomicBool::new(true),
         fail: AtomicBool::new(false),
         busy: AtomicBool::new(false),
+        tiles_fail: AtomicBool::new(false),
     })
 }
 
@@ -325,6 +331,31 @@ fn a_failed_write_acknowledges_nothing_and_the_log_recovers() {
     let r = log.submit_many_blocking(vec![b"lost".to_vec()]).unwrap();
     assert_eq!((r[0].index, r[0].duplicate), (1, false));
     check_receipt(&log, b"lost", &r[0]);
+}
+
+#[test]
+fn receipts_that_cannot_be_built_say_the_entries_are_logged() {
+    let store = gated();
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let old: Vec<Vec<u8>> = (0..600).map(|i| format!("old {i}").into_bytes()).collect();
+    log.submit_many_blocking(old.clone()).unwrap();
+    // Durable, then the proofs need a stored tile that cannot be read.
+    store.tiles_fail.store(true, Ordering::Release);
+    let batch = vec![old[5].clone(), b"fresh".to_vec()];
+    match log.submit_many_blocking(batch.clone()) {
+        Err(e @ LogError::LoggedWithoutReceipt { size: 601, .. }) => {
+            assert!(e.to_string().contains("were logged"), "{e}")
+        }
+        other => panic!("expected LoggedWithoutReceipt, got {other:?}"),
+    }
+    assert_eq!(log.stats().storage_failures.load(Ordering::Relaxed), 0);
+    assert_eq!(log.checkpoint().size, 601);
+    // Submitted again: the same indices, now with receipts.
+    store.tiles_fail.store(false, Ordering::Release);
+    let r = log.submit_many_blocking(batch).unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (5, true));
+    assert_eq!((r[1].index, r[1].duplicate), (600, true));
+    check_receipt(&log, b"fresh", &r[1]);
 }
 
 #[test]
