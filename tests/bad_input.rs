@@ -18,6 +18,7 @@ use reqwest::{Method, StatusCode};
 
 const MAX_ENTRY: usize = 1000;
 const MAX_BODY: usize = 20_000;
+const MAX_BATCH: usize = 100;
 
 #[derive(Clone, Copy, Debug)]
 enum Port {
@@ -85,6 +86,8 @@ fn malformed_requests_get_clear_errors_and_store_nothing() {
             &MAX_ENTRY.to_string(),
             "--max-body-bytes",
             &MAX_BODY.to_string(),
+            "--max-batch",
+            &MAX_BATCH.to_string(),
         ],
     );
     // A small tree: one single (size 1), then a batch of five integrated as one (size 6), so
@@ -128,6 +131,9 @@ fn malformed_requests_get_clear_errors_and_store_nothing() {
         post("/v1/entries/batch", batch(&[&ok_b64, "aGVsbG8-"])).expect(400, "bad_base64"),
         post("/v1/entries/batch", batch(&[&ok_b64, &big_b64])).expect(413, "entry_too_large"),
         post("/v1/entries/batch", batch(&[&ok_b64, ""])).expect(400, "empty_entry"),
+        // One request is one integration: at most max_batch entries.
+        post("/v1/entries/batch", batch(&vec!["AA=="; MAX_BATCH + 1]))
+            .expect(413, "too_many_entries"),
         post(
             "/v1/entries/batch",
             batch(&vec![ok_b64.as_str(); MAX_BODY / ok_b64.len() + 1]),

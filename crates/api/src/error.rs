@@ -118,6 +118,11 @@ impl From<LogError> for ApiError {
                 "entry_too_large",
                 e.to_string(),
             ),
+            LogError::TooManyEntries { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_entries",
+                e.to_string(),
+            ),
             LogError::Overloaded { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())

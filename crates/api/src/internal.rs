@@ -4,14 +4,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use cairn_log::{Log, Receipt};
+use cairn_log::{Log, LogError, Receipt};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 
@@ -27,8 +28,14 @@ pub struct InternalState {
 
 /// The write routes behind the access policy; `/healthz` stays open for load balancers.
 pub fn router(state: InternalState, policy: Arc<AccessPolicy>) -> Router {
+    // A single entry is the whole body: buffer no more than an entry may be, not the
+    // batch-sized body limit of the port.
+    let max_entry = state.log.config().max_entry_len;
     let guarded = Router::new()
-        .route("/v1/entries", post(submit_one))
+        .route(
+            "/v1/entries",
+            post(submit_one).layer(DefaultBodyLimit::max(max_entry)),
+        )
         .route("/v1/entries/batch", post(submit_batch))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(policy, enforce))
@@ -85,7 +92,22 @@ fn record(entries: usize, bytes: usize, started: Instant) {
     metrics::histogram!("cairn_submit_seconds").record(started.elapsed().as_secs_f64());
 }
 
-async fn submit_one(State(s): State<InternalState>, body: Bytes) -> Result<Response, ApiError> {
+async fn submit_one(
+    State(s): State<InternalState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = match body {
+        Ok(body) => body,
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            let max = s.log.config().max_entry_len;
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "entry_too_large",
+                format!("the entry is over the maximum of {max} bytes"),
+            ));
+        }
+        Err(other) => return Err(ApiError::bad_request("bad_body", other.body_text())),
+    };
     let started = Instant::now();
     let len = body.len();
     if body.is_empty() {
@@ -124,6 +146,15 @@ async fn submit_batch(State(s): State<InternalState>, body: Bytes) -> Result<Res
             "empty_batch",
             "the batch has no entries",
         ));
+    }
+    // Before decoding anything: the log refuses such a request anyway.
+    let most = s.log.config().max_batch;
+    if req.entries.len() > most {
+        return Err(LogError::TooManyEntries {
+            n: req.entries.len(),
+            max: most,
+        }
+        .into());
     }
     let mut entries = Vec::with_capacity(req.entries.len());
     for (i, e) in req.entries.iter().enumerate() {

@@ -5,6 +5,7 @@
 //! The routes are documented in docs/api.md.
 
 pub mod auth;
+mod connections;
 pub mod error;
 pub mod internal;
 pub mod proof_text;

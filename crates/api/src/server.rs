@@ -11,6 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Router;
+use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use cairn_log::{CosignedHead, Log};
@@ -20,11 +21,13 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::{security_event, AccessPolicy};
+use crate::connections::{ConnectionLimitReached, Guarded};
 use crate::error::ApiError;
 use crate::{internal, public};
 
@@ -51,6 +54,11 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Requests handled at once per port; beyond it requests get 503 at once.
     pub max_concurrent_requests: usize,
+    /// Connections open at once per port; beyond it a new connection is closed at once.
+    pub max_connections: usize,
+    /// A connection whose peer sends nothing for this long is closed (HTTP/2 has no idle
+    /// timeout of its own; above the request timeout, so no request is cut short by it).
+    pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
     /// The latest witnessed checkpoint, when the log has witnesses: `GET /checkpoint`
     /// serves it instead of the latest signed one.
@@ -141,9 +149,23 @@ pub fn rustls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ServeErro
 
 /// Limits every request on a port: body size, total time, and how many run at once.
 fn limited(router: Router, options: &ServeOptions) -> Router {
+    limit_requests(
+        router,
+        options.max_body_bytes,
+        options.request_timeout,
+        options.max_concurrent_requests,
+    )
+}
+
+fn limit_requests(
+    router: Router,
+    max_body_bytes: usize,
+    request_timeout: Duration,
+    max_concurrent_requests: usize,
+) -> Router {
     router
-        .layer(DefaultBodyLimit::max(options.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(options.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -158,11 +180,13 @@ fn limited(router: Router, options: &ServeOptions) -> Router {
                     .into_response()
                 }))
                 .load_shed()
-                .concurrency_limit(options.max_concurrent_requests),
+                // Global: `Router::layer` wraps each route on its own, and a plain concurrency
+                // limit would give every route its own count.
+                .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_requests)),
         )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            options.request_timeout,
+            request_timeout,
         ))
         // Outermost, so the 405s, 413s and 408s above get the JSON error shape too.
         .layer(axum::middleware::map_response(crate::error::json_errors))
@@ -221,10 +245,18 @@ pub async fn serve(
 
     let public_handle: Handle<SocketAddr> = Handle::new();
     let internal_handle: Handle<SocketAddr> = Handle::new();
+    let guard = || {
+        Guarded::new(
+            DefaultAcceptor,
+            options.max_connections,
+            options.idle_timeout,
+        )
+    };
     let public_task = tokio::spawn(run_listener(
         public_listener,
         public_app,
         public_tls,
+        guard(),
         public_handle.clone(),
         "public",
     ));
@@ -232,6 +264,7 @@ pub async fn serve(
         internal_listener,
         internal_app,
         internal_tls,
+        guard(),
         internal_handle.clone(),
         "internal",
     ));
@@ -259,19 +292,34 @@ async fn run_listener(
     listener: TcpListener,
     app: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    guard: Guarded<DefaultAcceptor>,
     handle: Handle<SocketAddr>,
     port: &'static str,
 ) -> Result<(), ServeError> {
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
     let on_error = move |peer: Option<&SocketAddr>, e: &std::io::Error| {
+        let limited = e
+            .get_ref()
+            .is_some_and(|inner| inner.is::<ConnectionLimitReached>());
+        if limited {
+            // Counted where it happens; a log line per refused connection would let a
+            // flood of connections flood the log too.
+            tracing::debug!(port, peer = ?peer, "connection limit reached; connection closed");
+            return;
+        }
+        let Some(peer) = peer else {
+            // The listener itself failed (out of file descriptors, say): accepting nothing
+            // until it recovers, which must not go unnoticed.
+            metrics::counter!("cairn_accept_errors_total", "port" => port).increment(1);
+            tracing::warn!(port, error = %e, "accepting connections failed");
+            return;
+        };
         // Failed TLS handshakes (no client certificate, foreign CA, plain HTTP) land here.
-        if let Some(peer) = peer {
-            if port == "internal" {
-                security_event(*peer, "tls_handshake_failed", &e.to_string());
-            } else {
-                metrics::counter!("cairn_public_tls_failures_total").increment(1);
-                tracing::debug!(%peer, error = %e, "public port: handshake failed");
-            }
+        if port == "internal" {
+            security_event(*peer, "tls_handshake_failed", &e.to_string());
+        } else {
+            metrics::counter!("cairn_public_tls_failures_total").increment(1);
+            tracing::debug!(%peer, error = %e, "public port: handshake failed");
         }
     };
     let mut server = axum_server::from_tcp(listener)?
@@ -285,14 +333,54 @@ async fn run_listener(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10));
     match tls {
-        None => server.serve(make).await?,
+        None => server.acceptor(guard).serve(make).await?,
         Some(config) => {
             let config = RustlsConfig::from_config(config);
             server
-                .acceptor(RustlsAcceptor::new(config))
+                .acceptor(RustlsAcceptor::new(config).acceptor(guard))
                 .serve(make)
                 .await?
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn the_request_limit_counts_all_routes_together() {
+        // Two routes, room for one request: a request to the second route while the first
+        // route holds the slot is shed, not given a slot of its own.
+        let release = Arc::new(Notify::new());
+        let held = release.clone();
+        let router = Router::new()
+            .route(
+                "/a",
+                get(move || {
+                    let held = held.clone();
+                    async move {
+                        held.notified().await;
+                        "a"
+                    }
+                }),
+            )
+            .route("/b", get(|| async { "b" }));
+        let app = limit_requests(router, 1024, Duration::from_secs(5), 1);
+        let get_path = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let first = tokio::spawn(app.clone().oneshot(get_path("/a")));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let shed = app.clone().oneshot(get_path("/b")).await.unwrap();
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        release.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+        let served = app.oneshot(get_path("/b")).await.unwrap();
+        assert_eq!(served.status(), StatusCode::OK);
+    }
 }

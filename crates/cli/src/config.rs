@@ -55,12 +55,16 @@ pub struct InternalFile {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub client_ca: Option<PathBuf>,
+    /// Serve the write port without TLS on a non-loopback address (tokens then cross the
+    /// network in clear): for a TLS-terminating proxy on the same host, say.
+    pub allow_plaintext: Option<bool>,
     pub allow: Option<Vec<IpNet>>,
     /// Extra accepted tokens, as hex SHA-256 digests (never the tokens themselves).
     pub token_sha256: Option<Vec<String>>,
     pub max_body_bytes: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +121,10 @@ pub struct ServeArgs {
     /// PEM CA certificate(s): when set, internal clients must present a certificate it issued.
     #[arg(long, env = "CAIRN_INTERNAL_CLIENT_CA")]
     pub internal_client_ca: Option<PathBuf>,
+    /// Allow the internal port without TLS on a non-loopback address (its tokens then cross
+    /// the network in clear). [default: false]
+    #[arg(long, env = "CAIRN_INTERNAL_ALLOW_PLAINTEXT")]
+    pub internal_allow_plaintext: Option<bool>,
     /// Networks allowed on the internal port (comma-separated CIDRs). [default: 127.0.0.0/8,::1/128]
     #[arg(long, env = "CAIRN_INTERNAL_ALLOW", value_delimiter = ',')]
     pub internal_allow: Option<Vec<IpNet>>,
@@ -132,6 +140,10 @@ pub struct ServeArgs {
     /// Requests handled at once per port; more get 503. [default: 1024]
     #[arg(long, env = "CAIRN_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<usize>,
+    /// Connections open at once per port; more are closed at once (keep `ulimit -n` above
+    /// twice this plus a few hundred). [default: 512]
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Most entries per integrated batch (one fsync and one checkpoint each). [default: 4096]
     #[arg(long, env = "CAIRN_MAX_BATCH")]
     pub max_batch: Option<usize>,
@@ -182,6 +194,7 @@ pub struct ServeConfig {
     pub max_entry_bytes: usize,
     pub request_timeout: Duration,
     pub max_concurrent_requests: usize,
+    pub max_connections: usize,
     pub max_batch: usize,
     pub max_wait: Duration,
     pub queue_capacity: usize,
@@ -245,6 +258,21 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .or_else(|| file.internal.client_ca.clone());
     if internal_client_ca.is_some() && internal_tls.is_none() {
         bail!("internal.client_ca needs TLS on the internal port (internal.tls_cert and internal.tls_key)");
+    }
+    let internal_listen = args
+        .internal_listen
+        .or(file.internal.listen)
+        .unwrap_or_else(|| "127.0.0.1:8081".parse().expect("valid"));
+    let allow_plaintext = args
+        .internal_allow_plaintext
+        .or(file.internal.allow_plaintext)
+        .unwrap_or(false);
+    if internal_tls.is_none() && !internal_listen.ip().is_loopback() && !allow_plaintext {
+        bail!(
+            "internal.listen = {internal_listen} without TLS: the submit tokens would cross the \
+             network in clear. Set internal.tls_cert and internal.tls_key, or, if a TLS proxy \
+             on this host fronts the port, internal.allow_plaintext = true"
+        );
     }
     let internal_allow = args
         .internal_allow
@@ -340,10 +368,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
             .or(file.public.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
         public_tls,
-        internal_listen: args
-            .internal_listen
-            .or(file.internal.listen)
-            .unwrap_or_else(|| "127.0.0.1:8081".parse().expect("valid")),
+        internal_listen,
         internal_tls,
         internal_client_ca,
         internal_allow,
@@ -356,6 +381,12 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
             args.max_concurrent_requests
                 .or(file.internal.max_concurrent_requests)
                 .unwrap_or(1024),
+        )?,
+        max_connections: positive(
+            "internal.max_connections",
+            args.max_connections
+                .or(file.internal.max_connections)
+                .unwrap_or(512),
         )?,
         max_batch: positive(
             "log.max_batch",
@@ -416,7 +447,7 @@ mod tests {
         let path = dir.path().join("cairn.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/srv/cairn\"\n[internal]\nlisten = \"0.0.0.0:9000\"\nallow = [\"10.0.0.0/8\"]\n[log]\nmax_batch = 10\n",
+            "data_dir = \"/srv/cairn\"\n[internal]\nlisten = \"0.0.0.0:9000\"\nallow_plaintext = true\nallow = [\"10.0.0.0/8\"]\n[log]\nmax_batch = 10\n",
         )
         .unwrap();
         let mut args = ServeArgs::default();
@@ -443,6 +474,11 @@ mod tests {
                 "internal.token_sha256[0]",
             ),
             ("[internal]\nclient_ca = \"ca.pem\"\n", "internal.client_ca"),
+            // Tokens in clear off the host: refused unless asked for.
+            (
+                "[internal]\nlisten = \"10.0.0.5:8081\"\n",
+                "internal.allow_plaintext",
+            ),
             ("[public]\ntls_cert = \"c.pem\"\n", "public.tls_cert"),
             ("[internal]\nallow = [\"10.0.0.300/8\"]\n", "allow"),
             ("[log]\nmax_bach = 3\n", "max_bach"),

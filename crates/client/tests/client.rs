@@ -57,6 +57,8 @@ async fn serve_log(log: Arc<Log>, cosigned: Option<Arc<CosignedHead>>) -> Server
         max_body_bytes: 16 << 20,
         request_timeout: Duration::from_secs(10),
         max_concurrent_requests: 64,
+        max_connections: 256,
+        idle_timeout: Duration::from_secs(60),
         shutdown_grace: Duration::from_secs(1),
         cosigned,
     };

@@ -205,6 +205,13 @@ impl Log {
             return Err(LogError::EntryTooLarge { len: e.len(), max });
         }
         let n = entries.len();
+        // One request is integrated as one batch (never split), and its receipts are built
+        // and held together: bounded by the batch size, or a single request could take the
+        // sequencer and memory for as long and as much as it likes.
+        let most = self.shared.config.max_batch;
+        if n > most {
+            return Err(LogError::TooManyEntries { n, max: most });
+        }
         let capacity = self.shared.config.queue_capacity;
         let before = self.shared.queued.fetch_add(n, Ordering::AcqRel);
         if before + n > capacity && before > 0 {

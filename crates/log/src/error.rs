@@ -6,6 +6,8 @@ use std::time::Duration;
 pub enum LogError {
     #[error("entry is {len} bytes; the maximum is {max}")]
     EntryTooLarge { len: usize, max: usize },
+    #[error("{n} entries in one request; the most one request may carry is {max} (log.max_batch)")]
+    TooManyEntries { n: usize, max: usize },
     #[error("the log is overloaded; retry after {retry_after:?}")]
     Overloaded { retry_after: Duration },
     #[error("the log is shutting down")]

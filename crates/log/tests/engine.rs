@@ -299,6 +299,26 @@ fn a_full_queue_pushes_back_and_recovers() {
 }
 
 #[test]
+fn a_request_larger_than_a_batch_is_refused_whole() {
+    let log = Log::open(
+        Arc::new(MemoryStore::new()),
+        signer(),
+        LogConfig {
+            max_batch: 10,
+            ..LogConfig::default()
+        },
+    )
+    .unwrap();
+    let entries = |n: usize| (0..n).map(|i| format!("e{i}").into_bytes()).collect();
+    match log.submit_many_blocking(entries(11)) {
+        Err(LogError::TooManyEntries { n: 11, max: 10 }) => {}
+        other => panic!("expected TooManyEntries, got {other:?}"),
+    }
+    assert_eq!((log.queued(), log.checkpoint().size), (0, 0));
+    assert_eq!(log.submit_many_blocking(entries(10)).unwrap().len(), 10);
+}
+
+#[test]
 fn a_busy_store_makes_submitters_retry_and_is_no_failure() {
     let store = gated();
     let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();

@@ -1,0 +1,90 @@
+//! Connection limits on a running server: past `max_connections` a new connection is closed
+//! at once, an idle connection is closed after `idle_timeout`, and slots come back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_api::{AccessPolicy, ServeOptions, TcpListenerSpec};
+use cairn_log::{Log, LogConfig, LogSigner};
+use cairn_storage::MemoryStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends one keep-alive request and reads its response head; `None` if the server closed
+/// the connection instead.
+async fn healthz(conn: &mut TcpStream) -> Option<String> {
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).await.ok()?;
+    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Whether the server closes `conn` within `limit` (EOF or reset on a read).
+async fn closed_within(conn: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(limit, conn.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
+    let signer = LogSigner::generate("limits.example/log").unwrap();
+    let log =
+        Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap());
+    let public = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = public.local_addr().unwrap();
+    let idle = Duration::from_millis(1500);
+    let options = ServeOptions {
+        public: TcpListenerSpec::Bound(public),
+        internal: TcpListenerSpec::Bound(TcpListener::bind("127.0.0.1:0").unwrap()),
+        public_tls: None,
+        internal_tls: None,
+        policy: AccessPolicy {
+            allow: vec!["127.0.0.0/8".parse().unwrap()],
+            token_digests: vec![cairn_api::token_digest("t")],
+        },
+        max_body_bytes: 1 << 20,
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 64,
+        max_connections: 2,
+        idle_timeout: idle,
+        shutdown_grace: Duration::from_secs(1),
+        cosigned: None,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(cairn_api::serve(log, options, None, |_| {}, async {
+        let _ = stopped.await;
+    }));
+
+    // Two connections take the two slots and are served.
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    for conn in [&mut first, &mut second] {
+        let head = healthz(conn).await.expect("served");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+    // A third is closed without an answer.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    assert!(healthz(&mut third).await.is_none(), "past the limit");
+
+    // Idle past the timeout, the first two are closed, and their slots are free again.
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut first, idle * 4).await,
+        "idle connection kept"
+    );
+    assert!(started.elapsed() >= idle / 2, "closed before it was idle");
+    assert!(
+        closed_within(&mut second, idle * 4).await,
+        "idle connection kept"
+    );
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    let head = healthz(&mut fourth).await.expect("a freed slot");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let _ = stop.send(());
+}
