@@ -260,7 +260,7 @@ impl Monitor {
                 Err(Step::Alarm(alarm)) => {
                     let fresh = self.reported.insert(alarm.served.clone());
                     if fresh {
-                        self.raise(alarm).await?;
+                        self.raise(alarm).await;
                     }
                     if !self.args.keep_going {
                         return Ok(ExitCode::from(EXIT_ALARM));
@@ -448,7 +448,7 @@ impl Monitor {
     }
 
     /// Writes the evidence file, POSTs it to the webhook, counts and reports the alarm.
-    async fn raise(&self, alarm: Alarm) -> Result<()> {
+    async fn raise(&self, alarm: Alarm) {
         metrics::counter!("cairn_monitor_alarms_total", "kind" => alarm.kind).increment(1);
         let detected = now();
         let evidence = json!({
@@ -462,23 +462,30 @@ impl Monitor {
             "served_checkpoint": String::from_utf8_lossy(&alarm.served),
             "proof": alarm.proof,
         });
-        std::fs::create_dir_all(&self.evidence_dir)
-            .with_context(|| format!("cannot create {}", self.evidence_dir.display()))?;
-        let path = unique_path(&self.evidence_dir, detected, alarm.kind);
-        write_atomic(
-            &path,
-            &serde_json::to_vec_pretty(&evidence).expect("serialisable"),
-        )?;
+        // The alarm goes out (webhook, output, exit status) even when the evidence cannot be
+        // saved: a full or read-only disk must not silence a fork.
+        let saved = std::fs::create_dir_all(&self.evidence_dir)
+            .with_context(|| format!("cannot create {}", self.evidence_dir.display()))
+            .and_then(|()| {
+                let path = unique_path(&self.evidence_dir, detected, alarm.kind);
+                write_atomic(
+                    &path,
+                    &serde_json::to_vec_pretty(&evidence).expect("serialisable"),
+                )?;
+                Ok(path)
+            });
         let delivered = match &self.args.webhook {
             None => None,
             Some(url) => Some(self.post(url, &evidence).await),
         };
-        let mut text = format!(
-            "ALARM {}: {}; evidence in {}",
-            alarm.kind,
-            alarm.message,
-            path.display()
-        );
+        let mut text = format!("ALARM {}: {}; ", alarm.kind, alarm.message);
+        match &saved {
+            Ok(path) => text.push_str(&format!("evidence in {}", path.display())),
+            Err(e) => text.push_str(&format!(
+                "evidence NOT SAVED ({e:#}); it was: {}",
+                serde_json::to_string(&evidence).expect("serialisable")
+            )),
+        }
         match &delivered {
             Some(Ok(())) => text.push_str("; webhook notified"),
             Some(Err(e)) => text.push_str(&format!("; webhook FAILED: {e:#}")),
@@ -489,12 +496,13 @@ impl Monitor {
                 "event": "alarm",
                 "kind": alarm.kind,
                 "message": alarm.message,
-                "evidence": path.display().to_string(),
+                "evidence": saved.as_ref().ok().map(|p| p.display().to_string()),
+                "evidence_error": saved.as_ref().err().map(|e| format!("{e:#}")),
+                "evidence_json": saved.is_err().then(|| evidence.clone()),
                 "webhook_ok": delivered.as_ref().map(Result::is_ok),
             }),
             &text,
         );
-        Ok(())
     }
 
     /// POSTs with a few retries: a webhook is how a human hears about a fork.

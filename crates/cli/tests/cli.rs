@@ -693,6 +693,31 @@ fn monitor_catches_a_rewrite_and_remembers() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("different root"));
 
+    // Evidence that cannot be saved does not silence the alarm: it is printed, posted, and
+    // the exit status still says "alarm".
+    let posted = posts.lock().unwrap().len();
+    let out = run(&[
+        "monitor",
+        "--url",
+        &same,
+        "--vkey",
+        &vkey,
+        "--state",
+        &state_arg,
+        "--evidence-dir",
+        "/dev/null/evidence",
+        "--once",
+        "--webhook",
+        &hook,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ALARM ") && text.contains("evidence NOT SAVED"),
+        "{text}"
+    );
+    assert_eq!(posts.lock().unwrap().len(), posted + 1);
+
     // With --keep-going the daemon reports the fork once, keeps polling, and exits 0 on
     // SIGTERM; the honest log still checks out afterwards.
     let mut daemon = cairn()

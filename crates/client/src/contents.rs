@@ -92,8 +92,11 @@ impl Client {
                 });
             }
             // Entries below `old` are already in the frontier (the first bundle may be one
-            // that was partial then).
+            // that was partial then); served again, they must still give it.
             let skip = old.saturating_sub(bundle * TILE_WIDTH) as usize;
+            if skip > 0 {
+                check_old_part(verified, 0, bundle, &leaves[..skip])?;
+            }
             // Only a tree of 2^64 leaves could refuse, and no checkpoint can sign one.
             frontier
                 .extend(leaves[skip..].iter().copied(), &mut sink)
@@ -126,6 +129,15 @@ impl Client {
                         reason: e.to_string(),
                     })
                 })?;
+                // The tile that was partial at `old` holds hashes of the old tree, which the
+                // checks below skip (no new tile below them): they must give its frontier.
+                let shift = 8 * u32::from(level);
+                if tile.index == old >> (shift + 8) {
+                    let had = ((old >> shift) % TILE_WIDTH) as usize;
+                    if had > 0 {
+                        check_old_part(verified, level, tile.index, &hashes[..had])?;
+                    }
+                }
                 for (position, hash) in hashes.iter().enumerate() {
                     // Hashes without an entry in `roots` existed before `old` and were
                     // checked when they were new.
@@ -154,4 +166,39 @@ impl Client {
         }
         Ok(frontier)
     }
+}
+
+/// Checks that `served`, the first hashes of tile (`level`, `index`) that `verified`'s tree
+/// already had (all of them: the tile was partial at its size), give `verified`'s right-edge
+/// nodes of that level. Those are the subtrees of 256^level to 256^level * 128 leaves in the
+/// binary decomposition of its size, and they cover `served` exactly: a changed hash changes
+/// one of them.
+fn check_old_part(
+    verified: &Frontier,
+    level: u8,
+    index: u64,
+    served: &[Hash],
+) -> Result<(), ClientError> {
+    let old = verified.size();
+    let shift = 8 * u32::from(level);
+    let had = (old >> shift) % TILE_WIDTH;
+    debug_assert_eq!(served.len() as u64, had);
+    let edge = verified.hashes();
+    // Right-edge nodes, largest first: one per set bit of `old`; this level's come after
+    // those of the levels above.
+    let first = (old >> (shift + 8)).count_ones() as usize;
+    let bits = (0..8u32).rev().filter(|b| had & (1 << b) != 0);
+    for (node, bit) in (first..).zip(bits) {
+        let start = (had >> (bit + 1) << (bit + 1)) as usize;
+        let width = 1usize << bit;
+        let expected = edge.get(node).copied();
+        if Some(root_of_hashes(&served[start..start + width])) != expected {
+            return Err(ClientError::Content(ContentProblem::Rewritten {
+                level,
+                index,
+                position: start as u64,
+            }));
+        }
+    }
+    Ok(())
 }

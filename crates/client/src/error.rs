@@ -105,6 +105,14 @@ pub enum ContentProblem {
         index: u64,
         position: u64,
     },
+    /// The part of tile (`level`, `index`) from `position` on that existed in the tree
+    /// verified before (the entries, for level 0) no longer gives that tree's hashes: served
+    /// again, it was changed.
+    Rewritten {
+        level: u8,
+        index: u64,
+        position: u64,
+    },
     /// The entries give a different root than the signed checkpoint.
     RootMismatch {
         size: u64,
@@ -135,6 +143,15 @@ impl std::fmt::Display for ContentProblem {
             } => write!(
                 f,
                 "hash {position} of tile {level}/{index} is not the root of the tile below it"
+            ),
+            ContentProblem::Rewritten {
+                level,
+                index,
+                position,
+            } => write!(
+                f,
+                "tile {level}/{index} from position {position}, served again, no longer gives \
+                 the tree verified before (its old part was rewritten)"
             ),
             ContentProblem::RootMismatch {
                 size,

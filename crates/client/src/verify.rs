@@ -50,6 +50,8 @@ pub enum VerifyFailure {
     },
     #[error("the inclusion proof does not lead from the entry to the signed root (the entry or the proof was altered): {0}")]
     ProofInvalid(VerifyError),
+    #[error("the log signed a checkpoint of the empty tree with root {root}, not the empty tree's root (SHA-256 of nothing)")]
+    WrongEmptyRoot { root: Hash },
 }
 
 fn names(signed: &[String]) -> String {
@@ -73,6 +75,7 @@ impl VerifyFailure {
             VerifyFailure::BadCosignature(_) => "bad_cosignature",
             VerifyFailure::QuorumNotMet { .. } => "quorum_not_met",
             VerifyFailure::ProofInvalid(_) => "proof_invalid",
+            VerifyFailure::WrongEmptyRoot { .. } => "wrong_empty_root",
         }
     }
 }
@@ -134,6 +137,13 @@ fn verify_checkpoint_note(
         });
     }
     open_checkpoint(&note.to_bytes(), log_key).map_err(VerifyFailure::BadSignature)?;
+    // Every other size's root is checked against proofs; the empty tree has none, so its
+    // root is checked here (two signed size-0 checkpoints could otherwise differ unnoticed).
+    if checkpoint.size == 0 && checkpoint.root != Hash::empty_root() {
+        return Err(VerifyFailure::WrongEmptyRoot {
+            root: checkpoint.root,
+        });
+    }
     let mut witnesses = Vec::new();
     if let Some(policy) = policy {
         let report = policy.check(note).map_err(VerifyFailure::BadCosignature)?;

@@ -497,3 +497,146 @@ async fn an_upgrade_across_a_fork_is_caught() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Serves `public`'s answers, except the paths in `altered`, which get the given bodies.
+async fn tampering_proxy(public: String, altered: Vec<(&'static str, Vec<u8>)>) -> String {
+    use axum::extract::Request;
+    use axum::routing::get;
+    let mut app = axum::Router::new();
+    for (path, body) in altered {
+        app = app.route(path, get(move || async move { body }));
+    }
+    let http = reqwest::Client::new();
+    let app = app.fallback(move |req: Request| {
+        let (http, public) = (http.clone(), public.clone());
+        async move {
+            let resp = http
+                .get(format!("{public}{}", req.uri()))
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.bytes().await.unwrap())
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_rebuild_catches_a_rewritten_old_part() {
+    // Verified at 300; the log grows to 600. A liar serves the tiles that were partial at
+    // 300 again with their old part changed, consistently with each other and with the
+    // signed root of 600 (which the old frontier, not the served old part, gives).
+    let server = start().await;
+    let writer = Client::new(&server.internal, server.key.clone())
+        .unwrap()
+        .with_token(TOKEN);
+    let entry = |i: usize| format!("entry {i}").into_bytes();
+    // In batches of 100, so 300 is a published size.
+    for chunk in (0..600).collect::<Vec<_>>().chunks(100) {
+        let entries: Vec<Vec<u8>> = chunk.iter().map(|&i| entry(i)).collect();
+        writer.submit_batch(&entries).await.unwrap();
+    }
+    let honest = Client::new(&server.public, server.key.clone()).unwrap();
+    let latest = honest.checkpoint().await.unwrap();
+    assert_eq!(latest.size(), 600);
+    let at_300 = {
+        let text = reqwest::Client::new()
+            .get(format!(
+                "{}/v1/proof/inclusion?index=0&size=300",
+                server.public
+            ))
+            .header("accept", "text/plain")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let proof = TlogProof::parse(&text).unwrap();
+        verify_checkpoint(&proof.checkpoint.to_bytes(), &server.key, None).unwrap()
+    };
+    let verified = honest
+        .verify_contents(&Frontier::new(), &at_300, &mut |_| {})
+        .await
+        .unwrap();
+
+    // Bundle 1 (entries 256..511) with 256..299 rewritten, its level-0 tile to match, and
+    // level-1 tile 0 holding the rewritten bundle's root (position 0: anything).
+    let bundle_1: Vec<Vec<u8>> = (256..512)
+        .map(|i| match i {
+            256..300 => format!("rewritten {i}").into_bytes(),
+            _ => entry(i),
+        })
+        .collect();
+    let leaves_1: Vec<_> = bundle_1.iter().map(|e| leaf_hash(e)).collect();
+    let mut bundle_body = Vec::new();
+    for e in &bundle_1 {
+        cairn_tree::push_bundle_entry(&mut bundle_body, e).unwrap();
+    }
+    let tile_0_1: Vec<u8> = leaves_1.iter().flat_map(|h| h.0).collect();
+    let honest_bundle_0: Vec<_> = (0..256).map(|i| leaf_hash(&entry(i))).collect();
+    let level_1 = |first: cairn_tree::Hash| -> Vec<u8> {
+        [first, cairn_tree::root_of_hashes(&leaves_1)]
+            .iter()
+            .flat_map(|h| h.0)
+            .collect()
+    };
+    let rewritten = vec![
+        ("/tile/entries/001", bundle_body),
+        ("/tile/0/001", tile_0_1),
+        ("/tile/1/000.p/2", level_1(cairn_tree::Hash([7; 32]))),
+    ];
+    let liar = Client::new(
+        &tampering_proxy(server.public.clone(), rewritten).await,
+        server.key.clone(),
+    )
+    .unwrap();
+    match liar.verify_contents(&verified, &latest, &mut |_| {}).await {
+        Err(ClientError::Content(ContentProblem::Rewritten {
+            level: 0,
+            index: 1,
+            position: 0,
+        })) => {}
+        other => panic!("rewritten entries: {other:?}"),
+    }
+    // Honest entries, but level-1 tile 0 serves a changed hash for bundle 0, which no new
+    // tile below checks.
+    let only_level_1 = vec![(
+        "/tile/1/000.p/2",
+        [
+            cairn_tree::Hash([7; 32]),
+            cairn_tree::root_of_hashes(
+                &(256..512).map(|i| leaf_hash(&entry(i))).collect::<Vec<_>>(),
+            ),
+        ]
+        .iter()
+        .flat_map(|h| h.0)
+        .collect(),
+    )];
+    let liar = Client::new(
+        &tampering_proxy(server.public.clone(), only_level_1).await,
+        server.key.clone(),
+    )
+    .unwrap();
+    match liar.verify_contents(&verified, &latest, &mut |_| {}).await {
+        Err(ClientError::Content(ContentProblem::Rewritten {
+            level: 1,
+            index: 0,
+            position: 0,
+        })) => {}
+        other => panic!("rewritten level-1 hash: {other:?}"),
+    }
+    // The honest log resumes cleanly, and the served bundle 0 root is the honest one.
+    let resumed = honest
+        .verify_contents(&verified, &latest, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(resumed.root(), latest.root());
+    assert_eq!(
+        cairn_tree::root_of_hashes(&honest_bundle_0),
+        verified.hashes()[0]
+    );
+}

@@ -337,4 +337,12 @@ fn checkpoints_verify_on_their_own() {
         verify_checkpoint(b"not a note", &key.verifier(), None),
         Err(VerifyFailure::MalformedCheckpoint(_))
     ));
+    // The empty tree has one root: no proof ever checks it, so the checkpoint is refused.
+    let odd = Checkpoint::new(ORIGIN, 0, leaf_hash(b"x"))
+        .unwrap()
+        .sign(&key)
+        .unwrap();
+    let err = verify_checkpoint(&odd.to_bytes(), &key.verifier(), None).unwrap_err();
+    assert!(matches!(&err, VerifyFailure::WrongEmptyRoot { root } if *root == leaf_hash(b"x")));
+    assert_eq!(err.code(), "wrong_empty_root");
 }
