@@ -143,6 +143,7 @@ impl DataDir {
         restrict_dir(&self.root)?;
 
         let (signer, created_key) = if self.key().exists() {
+            warn_if_exposed(&self.key());
             let text = fs::read_to_string(self.key())
                 .with_context(|| format!("cannot read {}", self.key().display()))?;
             let signer = LogSigner::from_signer_key(text.trim())
@@ -193,6 +194,7 @@ impl DataDir {
             })?
         } else {
             let token = if self.token().exists() {
+                warn_if_exposed(&self.token());
                 fs::read_to_string(self.token())?.trim().to_string()
             } else {
                 let token = format!("cairn_{}", random_hex(32));
@@ -251,11 +253,24 @@ pub(crate) fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()
     Ok(())
 }
 
+/// Makes the data directory private (0700), which is what keeps the key and token files in
+/// it private. A shared directory (sticky bit: `/tmp` and the like) is refused rather than
+/// changed: taking other users' access away from it would break them, and leaving it open
+/// would leave the log's key beside strangers' files.
 fn restrict_dir(_dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(_dir)?.permissions().mode();
+        if mode & 0o1000 != 0 {
+            bail!(
+                "data directory {} is a shared directory (mode {:o}); give the log a directory \
+                 of its own, e.g. {}",
+                _dir.display(),
+                mode & 0o7777,
+                _dir.join("cairn-data").display()
+            );
+        }
         if mode & 0o077 != 0 {
             fs::set_permissions(_dir, fs::Permissions::from_mode(0o700))?;
         }
@@ -263,9 +278,54 @@ fn restrict_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Warns when a secret file is readable by others: the data directory (0700) protects it
+/// where it is, but not in a backup or copy that kept its mode.
+fn warn_if_exposed(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "a secret file is readable by group or others; chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_directory_is_refused_not_changed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let Err(err) = DataDir::new(&shared).ensure(None) else {
+            panic!("a shared directory was accepted");
+        };
+        assert!(format!("{err:#}").contains("shared directory"), "{err:#}");
+        let mode = fs::metadata(&shared).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o1777, "left as it was");
+        assert!(!shared.join("log.key").exists());
+        // A directory of its own that is too open is made private.
+        let own = dir.path().join("own");
+        fs::create_dir(&own).unwrap();
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::new(&own).ensure(None).unwrap();
+        let mode = fs::metadata(&own).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 
     #[test]
     fn first_run_creates_keys_and_token_then_reuses_them() {
