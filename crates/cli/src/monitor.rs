@@ -65,6 +65,11 @@ pub struct MonitorArgs {
     /// instead of exiting with status 2. Each distinct finding is reported once.
     #[arg(long)]
     pub keep_going: bool,
+    /// How long a checkpoint validly signed by the log may stay unproven (the log failing
+    /// or refusing to serve its consistency proof) before that is an alarm. Such
+    /// checkpoints are kept in the state file and retried at every check.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub unproven_alarm_after: Duration,
     /// Where evidence files are written. [default: the state file's directory]
     #[arg(long, value_name = "DIR")]
     pub evidence_dir: Option<PathBuf>,
@@ -97,6 +102,16 @@ struct StateFile {
     /// checkpoint's size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     full: Option<FullState>,
+    /// Checkpoints signed by the log that it has not yet proven consistent with the
+    /// verified one, as signed, with when they were first seen (Unix seconds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unproven: Vec<UnprovenFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UnprovenFile {
+    checkpoint: String,
+    first_seen: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +125,16 @@ struct State {
     checkpoint: VerifiedCheckpoint,
     /// The tree rebuilt from downloaded entries, when `--full` has run up to `checkpoint`.
     frontier: Option<Frontier>,
+    /// Signed checkpoints the log has not proven consistent with `checkpoint` yet. A log
+    /// could otherwise show a fork to this monitor and hide it by answering every proof
+    /// request with an error: the signed fork would be forgotten at the next honest answer.
+    unproven: Vec<Unproven>,
+}
+
+#[derive(Clone)]
+struct Unproven {
+    checkpoint: VerifiedCheckpoint,
+    first_seen: u64,
 }
 
 impl State {
@@ -154,9 +179,24 @@ impl State {
             }
             _ => None,
         };
+        let unproven = file
+            .unproven
+            .iter()
+            .map(|u| {
+                let checkpoint = verify_checkpoint(u.checkpoint.as_bytes(), key, None)
+                    .with_context(|| {
+                        format!("{}: an unproven checkpoint does not verify", path.display())
+                    })?;
+                Ok(Unproven {
+                    checkpoint,
+                    first_seen: u.first_seen,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(State {
             checkpoint,
             frontier,
+            unproven,
         }))
     }
 
@@ -168,6 +208,14 @@ impl State {
                 size: f.size(),
                 frontier: f.hashes().iter().map(Hash::to_base64).collect(),
             }),
+            unproven: self
+                .unproven
+                .iter()
+                .map(|u| UnprovenFile {
+                    checkpoint: String::from_utf8_lossy(&u.checkpoint.note_bytes()).into_owned(),
+                    first_seen: u.first_seen,
+                })
+                .collect(),
         };
         let json = serde_json::to_vec_pretty(&file).expect("serialisable");
         write_atomic(path, &json)
@@ -317,11 +365,15 @@ impl Monitor {
             None => (latest, None),
             Some(state) => {
                 let verified = &state.checkpoint;
-                let proof = self
-                    .client
-                    .prove_consistent(verified, &latest)
-                    .await
-                    .map_err(|e| consistency_failure(e, verified, &latest, &served))?;
+                let proof = match self.client.prove_consistent(verified, &latest).await {
+                    Ok(proof) => proof,
+                    Err(e) => {
+                        return Err(match consistency_failure(e, verified, &latest, &served) {
+                            Step::Error(e) => self.keep_unproven(&latest, e),
+                            alarm => alarm,
+                        })
+                    }
+                };
                 if latest.size() < verified.size() {
                     // Consistent but older: a stale cache or a replay, not a rewrite.
                     metrics::counter!("cairn_monitor_stale_checkpoints_total").increment(1);
@@ -359,6 +411,7 @@ impl Monitor {
             let state = State {
                 checkpoint: target,
                 frontier,
+                unproven: previous.map(|s| s.unproven.clone()).unwrap_or_default(),
             };
             state.save(&self.args.state).map_err(Step::Error)?;
             if advanced {
@@ -372,11 +425,91 @@ impl Monitor {
                 &format!("size {} verified: no new checkpoint", target.size()),
             );
         }
+        self.retry_unproven().await?;
         let size = self.state.as_ref().map_or(0, |s| s.checkpoint.size());
         metrics::counter!("cairn_monitor_checks_total").increment(1);
         metrics::gauge!("cairn_monitor_tree_size").set(size as f64);
         metrics::gauge!("cairn_monitor_last_success_timestamp_seconds").set(now() as f64);
         Ok(())
+    }
+
+    /// A validly signed checkpoint whose proof could not be had: remember it (persisted)
+    /// and report the error, or, once it has been unproven for longer than allowed, the
+    /// alarm.
+    fn keep_unproven(&mut self, latest: &VerifiedCheckpoint, error: anyhow::Error) -> Step {
+        let Some(state) = self.state.as_mut() else {
+            return Step::Error(error);
+        };
+        let same = |c: &VerifiedCheckpoint| (c.size(), c.root()) == (latest.size(), latest.root());
+        if same(&state.checkpoint) {
+            return Step::Error(error);
+        }
+        let first_seen = match state.unproven.iter().find(|u| same(&u.checkpoint)) {
+            Some(u) => u.first_seen,
+            None => {
+                state.unproven.push(Unproven {
+                    checkpoint: latest.clone(),
+                    first_seen: now(),
+                });
+                if let Err(e) = state.save(&self.args.state) {
+                    return Step::Error(e.context(format!("{error:#}")));
+                }
+                now()
+            }
+        };
+        self.overdue(latest, first_seen)
+            .map_or(Step::Error(error), Step::Alarm)
+    }
+
+    /// The alarm for a checkpoint unproven since `first_seen`, if that is too long ago.
+    fn overdue(&self, checkpoint: &VerifiedCheckpoint, first_seen: u64) -> Option<Alarm> {
+        let waited = now().saturating_sub(first_seen);
+        (waited >= self.args.unproven_alarm_after.as_secs()).then(|| Alarm {
+            kind: "unproven",
+            message: format!(
+                "the log signed a checkpoint at size {} (root {}) and has not proven it \
+                 consistent with the verified one for {waited} s; it may be hiding a fork",
+                checkpoint.size(),
+                checkpoint.root().to_base64()
+            ),
+            served: checkpoint.note_bytes(),
+            proof: None,
+        })
+    }
+
+    /// Tries again to prove each remembered checkpoint consistent with the verified one:
+    /// proven ones are dropped, an inconsistent one is the fork alarm (both signed), and
+    /// one unproven for too long is the `unproven` alarm.
+    async fn retry_unproven(&mut self) -> Result<(), Step> {
+        let Some(state) = self.state.as_ref() else {
+            return Ok(());
+        };
+        let verified = state.checkpoint.clone();
+        let mut left = Vec::new();
+        let mut alarm = None;
+        for u in state.unproven.clone() {
+            match self.client.prove_consistent(&verified, &u.checkpoint).await {
+                Ok(_) => {}
+                Err(e) => {
+                    let served = u.checkpoint.note_bytes();
+                    match consistency_failure(e, &verified, &u.checkpoint, &served) {
+                        Step::Alarm(a) => alarm = alarm.or(Some(a)),
+                        Step::Error(_) => {
+                            if let Some(a) = self.overdue(&u.checkpoint, u.first_seen) {
+                                alarm = alarm.or(Some(a));
+                            }
+                            left.push(u);
+                        }
+                    }
+                }
+            }
+        }
+        let state = self.state.as_mut().expect("checked above");
+        if left.len() != state.unproven.len() {
+            state.unproven = left;
+            state.save(&self.args.state).map_err(Step::Error)?;
+        }
+        alarm.map_or(Ok(()), |a| Err(Step::Alarm(a)))
     }
 
     /// Downloads and checks the contents from `from` up to `target`.

@@ -1616,3 +1616,79 @@ fn bench_spawn_with_each_read_mix() {
     let err = failed(&run(&["bench", "--spawn", "--read-mix", "everything"]));
     assert!(err.contains("--read-mix"), "{err}");
 }
+
+#[test]
+fn monitor_remembers_a_checkpoint_the_log_will_not_prove() {
+    let rt = Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let server = Server::start(&data);
+    server.submit_lines("one\ntwo\nthree\nfour\nfive\n");
+    let state = dir.join("state.json");
+    let (vkey, state_arg, evidence_arg) = (
+        server.vkey(),
+        state.display().to_string(),
+        dir.join("evidence").display().to_string(),
+    );
+    let monitor = |url: &str, extra: &[&str]| {
+        let mut args = vec!["monitor", "--once", "--url", url, "--vkey", &vkey];
+        args.extend_from_slice(&["--state", &state_arg, "--evidence-dir", &evidence_arg]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    ok(&monitor(&server.public, &[]));
+    assert_eq!(state_size(&state), 5);
+
+    // A signed fork of size 8, and every proof request answered with an error.
+    let forked: Vec<Vec<u8>> = (0..8).map(|i| format!("forged {i}").into_bytes()).collect();
+    let fork_note = signed_fork(&data, &forked);
+    let note = fork_note.clone();
+    let stonewall = serve_app(
+        &rt,
+        Router::new()
+            .route("/checkpoint", get(move || async move { note }))
+            .route(
+                "/v1/proof/consistency",
+                get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "busy") }),
+            ),
+    );
+    // An error first, but the signed checkpoint is kept.
+    let out = monitor(&stonewall, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let kept: Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        kept["unproven"][0]["checkpoint"],
+        String::from_utf8(fork_note.clone()).unwrap()
+    );
+    assert_eq!(state_size(&state), 5);
+    // Unproven for longer than allowed: an alarm, with the signed checkpoint as evidence.
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = monitor(&stonewall, &["--unproven-alarm-after", "1s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ALARM unproven"), "{text}");
+    let found = evidence_files(&dir.join("evidence"));
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0]["served_checkpoint"],
+        String::from_utf8(fork_note).unwrap()
+    );
+
+    // The honest log grows past 8: the remembered checkpoint is proven against it at the
+    // next check, and it is a fork.
+    server.submit_lines("six\nseven\neight\nnine\n");
+    let out = monitor(&server.public, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ALARM inconsistent"));
+    assert_eq!(
+        state_size(&state),
+        9,
+        "the honest checkpoint itself is verified"
+    );
+}

@@ -589,12 +589,16 @@ async fn a_resumed_rebuild_catches_a_rewritten_old_part() {
         ("/tile/0/001", tile_0_1),
         ("/tile/1/000.p/2", level_1(cairn_tree::Hash([7; 32]))),
     ];
-    let liar = Client::new(
-        &tampering_proxy(server.public.clone(), rewritten).await,
-        server.key.clone(),
-    )
-    .unwrap();
-    match liar.verify_contents(&verified, &latest, &mut |_| {}).await {
+    // What a resumed rebuild through a proxy serving `altered` finds.
+    let through = |altered| {
+        let (public, key) = (server.public.clone(), server.key.clone());
+        let (verified, latest) = (verified.clone(), latest.clone());
+        async move {
+            let liar = Client::new(&tampering_proxy(public, altered).await, key).unwrap();
+            liar.verify_contents(&verified, &latest, &mut |_| {}).await
+        }
+    };
+    match through(rewritten).await {
         Err(ClientError::Content(ContentProblem::Rewritten {
             level: 0,
             index: 1,
@@ -616,12 +620,7 @@ async fn a_resumed_rebuild_catches_a_rewritten_old_part() {
         .flat_map(|h| h.0)
         .collect(),
     )];
-    let liar = Client::new(
-        &tampering_proxy(server.public.clone(), only_level_1).await,
-        server.key.clone(),
-    )
-    .unwrap();
-    match liar.verify_contents(&verified, &latest, &mut |_| {}).await {
+    match through(only_level_1).await {
         Err(ClientError::Content(ContentProblem::Rewritten {
             level: 1,
             index: 0,
