@@ -278,20 +278,7 @@ async fn a_lying_server_is_caught() {
     let at_two = {
         let r = honest.submit(b"e1").await.unwrap();
         assert!(r.duplicate);
-        let text = http
-            .get(format!(
-                "{}/v1/proof/inclusion?index=0&size=2",
-                server.public
-            ))
-            .header("accept", "text/plain")
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let proof = TlogProof::parse(&text).unwrap();
-        verify_checkpoint(&proof.checkpoint.to_bytes(), &server.key, None).unwrap()
+        published_checkpoint(&server, 2).await
     };
     let latest = liar.checkpoint().await.unwrap();
     match liar.prove_consistent(&at_two, &latest).await {
@@ -498,6 +485,24 @@ async fn an_upgrade_across_a_fork_is_caught() {
     }
 }
 
+/// The checkpoint `server` published at `size`, as its tlog-proof for entry 0 carries it.
+async fn published_checkpoint(server: &Server, size: u64) -> VerifiedCheckpoint {
+    let text = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/proof/inclusion?index=0&size={size}",
+            server.public
+        ))
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let proof = TlogProof::parse(&text).unwrap();
+    verify_checkpoint(&proof.checkpoint.to_bytes(), &server.key, None).unwrap()
+}
+
 /// Serves `public`'s answers, except the paths in `altered`, which get the given bodies.
 async fn tampering_proxy(public: String, altered: Vec<(&'static str, Vec<u8>)>) -> String {
     use axum::extract::Request;
@@ -542,22 +547,7 @@ async fn a_resumed_rebuild_catches_a_rewritten_old_part() {
     let honest = Client::new(&server.public, server.key.clone()).unwrap();
     let latest = honest.checkpoint().await.unwrap();
     assert_eq!(latest.size(), 600);
-    let at_300 = {
-        let text = reqwest::Client::new()
-            .get(format!(
-                "{}/v1/proof/inclusion?index=0&size=300",
-                server.public
-            ))
-            .header("accept", "text/plain")
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let proof = TlogProof::parse(&text).unwrap();
-        verify_checkpoint(&proof.checkpoint.to_bytes(), &server.key, None).unwrap()
-    };
+    let at_300 = published_checkpoint(&server, 300).await;
     let verified = honest
         .verify_contents(&Frontier::new(), &at_300, &mut |_| {})
         .await
