@@ -14,4 +14,7 @@ pub mod server;
 
 pub use auth::{token_digest, AccessPolicy};
 pub use internal::{BatchResponse, ReceiptJson};
-pub use server::{serve, BoundAddrs, ServeError, ServeOptions, TcpListenerSpec, TlsFiles};
+pub use server::{
+    serve, serve_guarded, BoundAddrs, ConnectionLimits, ServeError, ServeOptions, TcpListenerSpec,
+    TlsFiles,
+};

@@ -288,6 +288,48 @@ pub async fn serve(
     Ok(())
 }
 
+/// Limits on one port's connections (see `connections.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Connections open at once; beyond it a new connection is closed at once.
+    pub max_connections: usize,
+    /// A connection whose peer sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+/// Serves `app` over plain HTTP on `listener` with the connection limits and header timeouts
+/// of Cairn's own ports, until `shutdown` resolves; then in-flight requests get `grace` to
+/// finish. For servers other than the log's two ports (the witness).
+pub async fn serve_guarded(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let handle: Handle<SocketAddr> = Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    let mut server = axum_server::from_tcp(listener)?
+        .handle(handle)
+        .first_request_timeout(Duration::from_secs(10))
+        .acceptor(Guarded::new(
+            DefaultAcceptor,
+            limits.max_connections,
+            limits.idle_timeout,
+        ));
+    server
+        .http_builder()
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    server.serve(app.into_make_service()).await
+}
+
 async fn run_listener(
     listener: TcpListener,
     app: Router,

@@ -61,6 +61,7 @@ struct WitnessFile {
     listen: Option<SocketAddr>,
     request_timeout_ms: Option<u64>,
     max_concurrent_requests: Option<usize>,
+    max_connections: Option<usize>,
     #[serde(default)]
     logs: BTreeMap<String, LogKeys>,
 }
@@ -141,18 +142,31 @@ fn serve(args: ServeArgs) -> Result<()> {
         request_timeout: Duration::from_millis(file.request_timeout_ms.unwrap_or(10_000)),
         max_concurrent_requests: file.max_concurrent_requests.unwrap_or(1024),
     };
+    // Connections are capped and idle ones closed, as on the log's ports: a witness is
+    // reachable by logs over the network, and idle connections would otherwise hold file
+    // descriptors (and HTTP/2 has no idle timeout of its own).
+    let limits = cairn_api::ConnectionLimits {
+        max_connections: file.max_connections.unwrap_or(512).max(1),
+        idle_timeout: (2 * options.request_timeout).max(Duration::from_secs(60)),
+    };
+    let grace = options.request_timeout;
     let app = cairn_witness::router_with(witness, Some(metrics), &options);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = std::net::TcpListener::bind(listen)
             .with_context(|| format!("cannot listen on {listen}"))?;
         println!("witness verifier key: {vkey}");
         println!("witness port: http://{}", listener.local_addr()?);
-        cairn_witness::serve(listener, app, crate::serve::shutdown_signal())
-            .await
-            .context("witness server failed")
+        cairn_api::serve_guarded(
+            listener,
+            app,
+            limits,
+            grace,
+            crate::serve::shutdown_signal(),
+        )
+        .await
+        .context("witness server failed")
     })
 }

@@ -19,6 +19,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 
@@ -95,7 +96,11 @@ pub fn router_with(
                     )
                 }))
                 .load_shed()
-                .concurrency_limit(options.max_concurrent_requests.max(1)),
+                // Global: `Router::layer` wraps each route on its own, and a plain
+                // concurrency limit would count per route.
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    options.max_concurrent_requests.max(1),
+                )),
         )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

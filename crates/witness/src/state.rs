@@ -252,9 +252,13 @@ impl GroupFlush {
             p.running = true;
             let target = p.requested;
             drop(p);
+            // Should the flush panic (sled panics on some I/O failures), the others must not
+            // wait forever for a leader that is gone: the guard hands the lead back.
+            let lead = Lead(self);
             let result = sync
                 .flush(db)
                 .map_err(|e| StateError::Backend(e.to_string()));
+            std::mem::forget(lead);
             p = self.progress.lock().unwrap();
             p.running = false;
             if result.is_ok() {
@@ -264,6 +268,17 @@ impl GroupFlush {
             // On failure the waiters retry as leaders; this caller reports the error.
             result?;
         }
+    }
+}
+
+/// Held by a flush's leader while it flushes; dropped only by unwinding.
+struct Lead<'a>(&'a GroupFlush);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut p = self.0.progress.lock().unwrap_or_else(|e| e.into_inner());
+        p.running = false;
+        self.0.done.notify_all();
     }
 }
 

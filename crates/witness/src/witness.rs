@@ -271,8 +271,19 @@ impl Witness {
             return Ok(());
         }
         // Row 9.
+        // No evidence kept here: the proof is the submitter's, not signed, so a failing one
+        // shows nothing about the log, and anyone holding one of its public checkpoints could
+        // send it with a junk proof, over and over, to fill the evidence store (and crowd out
+        // real evidence). A fork of a larger size is still refused; monitors catch it.
         verify_consistency(s.size, cp.size, &s.root, &cp.root, &req.proof).map_err(|e| {
-            self.keep_evidence(req, Some(s), "consistency_proof_failed", body, now);
+            metrics::counter!("cairn_witness_bad_proofs_total").increment(1);
+            tracing::debug!(
+                origin = %cp.origin,
+                size = cp.size,
+                stored_size = s.size,
+                error = %e,
+                "consistency proof does not verify"
+            );
             WitnessError::InconsistentProof(e)
         })
     }
