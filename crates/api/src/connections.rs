@@ -9,8 +9,11 @@
 //!
 //! [`Guarded`] is an `axum_server` acceptor that runs before TLS: past the limit a new
 //! connection is closed at once, and every accepted stream carries its slot until it closes
-//! and fails a read that waits longer than the idle timeout (tokio-io-timeout).
+//! and fails once no byte has moved either way for the idle timeout. (tokio-io-timeout's
+//! streams time reads and writes separately, and hyper keeps a read pending while it
+//! writes, so a read timeout would cut off a slow download that is still progressing.)
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_io_timeout::TimeoutStream;
+use tokio::time::{Instant, Sleep};
 
 /// The error a connection past the limit is closed with (so the accept-error handler can
 /// tell it from a failed TLS handshake).
@@ -52,10 +55,41 @@ impl<A> Guarded<A> {
     }
 }
 
-/// An accepted connection: its slot, and its stream with the idle timeout.
+/// An accepted connection: its slot, and its stream with the idle deadline, which every
+/// byte read or written pushes back.
 pub struct GuardedStream {
-    io: Pin<Box<TimeoutStream<TcpStream>>>,
+    io: TcpStream,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
     _slot: OwnedSemaphorePermit,
+}
+
+impl GuardedStream {
+    fn new(io: TcpStream, idle: Duration, slot: OwnedSemaphorePermit) -> Self {
+        GuardedStream {
+            io,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            _slot: slot,
+        }
+    }
+
+    fn progressed(&mut self) {
+        let next = Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// For an operation that is waiting: an error once nothing has moved either way for
+    /// the idle timeout.
+    fn idle_out<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl<A, S> Accept<TcpStream, S> for Guarded<A>
@@ -66,8 +100,7 @@ where
 {
     type Stream = A::Stream;
     type Service = A::Service;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let slot = self.slots.clone().try_acquire_owned();
@@ -77,26 +110,32 @@ where
                 metrics::counter!("cairn_connections_refused_total").increment(1);
                 return Err(io::Error::other(ConnectionLimitReached { limit }));
             };
-            let mut io = TimeoutStream::new(stream);
-            // Reads only: a read waits as long as the peer says nothing, a write only as long
-            // as its buffers are full.
-            io.set_read_timeout(Some(idle));
-            let stream = GuardedStream {
-                io: Box::pin(io),
-                _slot: slot,
-            };
-            inner.accept(stream, service).await
+            inner
+                .accept(GuardedStream::new(stream, idle, slot), service)
+                .await
         })
     }
 }
 
+// hyper keeps a read pending while it writes a response (to notice a client that goes
+// away), so a read timeout alone would cut off a slow download; the deadline is idleness in
+// both directions.
 impl AsyncRead for GuardedStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.progressed();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_out(cx),
+        }
     }
 }
 
@@ -106,7 +145,15 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.as_mut().poll_write(cx, buf)
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.progressed();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_out(cx),
+        }
     }
 
     fn poll_write_vectored(
@@ -114,7 +161,15 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.as_mut().poll_write_vectored(cx, bufs)
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.progressed();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.idle_out(cx),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -122,10 +177,10 @@ impl AsyncWrite for GuardedStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

@@ -56,8 +56,9 @@ pub struct ServeOptions {
     pub max_concurrent_requests: usize,
     /// Connections open at once per port; beyond it a new connection is closed at once.
     pub max_connections: usize,
-    /// A connection whose peer sends nothing for this long is closed (HTTP/2 has no idle
-    /// timeout of its own; above the request timeout, so no request is cut short by it).
+    /// A connection on which no byte moves either way for this long is closed (HTTP/2 has
+    /// no idle timeout of its own). Longer than the request timeout: a handler is never
+    /// waited on for this long, and a response that is still being sent keeps bytes moving.
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
     /// The latest witnessed checkpoint, when the log has witnesses: `GET /checkpoint`
@@ -293,7 +294,7 @@ pub async fn serve(
 pub struct ConnectionLimits {
     /// Connections open at once; beyond it a new connection is closed at once.
     pub max_connections: usize,
-    /// A connection whose peer sends nothing for this long is closed.
+    /// A connection on which no byte moves either way for this long is closed.
     pub idle_timeout: Duration,
 }
 

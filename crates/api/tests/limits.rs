@@ -31,15 +31,8 @@ async fn closed_within(conn: &mut TcpStream, limit: Duration) -> bool {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
-    let signer = LogSigner::generate("limits.example/log").unwrap();
-    let log =
-        Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap());
-    let public = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = public.local_addr().unwrap();
-    let idle = Duration::from_millis(1500);
-    let options = ServeOptions {
+fn options(public: TcpListener, max_connections: usize, idle: Duration) -> ServeOptions {
+    ServeOptions {
         public: TcpListenerSpec::Bound(public),
         internal: TcpListenerSpec::Bound(TcpListener::bind("127.0.0.1:0").unwrap()),
         public_tls: None,
@@ -51,11 +44,25 @@ async fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
         max_body_bytes: 1 << 20,
         request_timeout: Duration::from_secs(5),
         max_concurrent_requests: 64,
-        max_connections: 2,
+        max_connections,
         idle_timeout: idle,
         shutdown_grace: Duration::from_secs(1),
         cosigned: None,
-    };
+    }
+}
+
+fn new_log() -> Arc<Log> {
+    let signer = LogSigner::generate("limits.example/log").unwrap();
+    Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
+    let log = new_log();
+    let public = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = public.local_addr().unwrap();
+    let idle = Duration::from_millis(1500);
+    let options = options(public, 2, idle);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(cairn_api::serve(log, options, None, |_| {}, async {
         let _ = stopped.await;
@@ -86,5 +93,71 @@ async fn connections_past_the_limit_are_closed_and_idle_ones_time_out() {
     let mut fourth = TcpStream::connect(addr).await.unwrap();
     let head = healthz(&mut fourth).await.expect("a freed slot");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_download_that_keeps_moving_is_not_cut_off() {
+    // A 15 MB entry bundle read in small sips for longer than the idle timeout: bytes keep
+    // moving, so the connection stays (a read timeout alone would cut it: hyper keeps a read
+    // pending while it writes).
+    let log = new_log();
+    let entries: Vec<Vec<u8>> = (0..256u32)
+        .map(|i| {
+            let mut e = vec![b'x'; 60_000];
+            e[..4].copy_from_slice(&i.to_be_bytes());
+            e
+        })
+        .collect();
+    log.submit_many(entries).await.unwrap();
+    let public = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = public.local_addr().unwrap();
+    let idle = Duration::from_millis(700);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(cairn_api::serve(
+        log,
+        options(public, 8, idle),
+        None,
+        |_| {},
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /tile/entries/000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = conn.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        let head_end = received.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(end) = head_end {
+            let head = String::from_utf8_lossy(&received[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            if received.len() >= end + 4 + len {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(started.elapsed() > idle * 2, "the download was not slow");
+    let body_start = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        received.len() - body_start,
+        256 * 60_002,
+        "cut off mid-body"
+    );
     let _ = stop.send(());
 }

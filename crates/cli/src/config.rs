@@ -267,7 +267,9 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .internal_allow_plaintext
         .or(file.internal.allow_plaintext)
         .unwrap_or(false);
-    if internal_tls.is_none() && !internal_listen.ip().is_loopback() && !allow_plaintext {
+    // Canonical: `::ffff:127.0.0.1` is loopback too.
+    let loopback = internal_listen.ip().to_canonical().is_loopback();
+    if internal_tls.is_none() && !loopback && !allow_plaintext {
         bail!(
             "internal.listen = {internal_listen} without TLS: the submit tokens would cross the \
              network in clear. Set internal.tls_cert and internal.tls_key, or, if a TLS proxy \
@@ -461,6 +463,14 @@ mod tests {
             vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]
         );
         assert_eq!(c.max_batch, 20);
+    }
+
+    #[test]
+    fn plaintext_is_allowed_on_any_loopback_form() {
+        for listen in ["127.0.0.2:8081", "[::1]:8081", "[::ffff:127.0.0.1]:8081"] {
+            let c = with_file(&format!("[internal]\nlisten = \"{listen}\"\n")).unwrap();
+            assert_eq!(c.internal_listen.to_string(), listen);
+        }
     }
 
     #[test]

@@ -222,6 +222,9 @@ impl State {
     }
 }
 
+/// Most signed-but-unproven checkpoints kept in the state.
+const MAX_UNPROVEN: usize = 64;
+
 /// Proof that the log misbehaved, as written to the evidence file and POSTed.
 struct Alarm {
     kind: &'static str,
@@ -251,8 +254,10 @@ struct Monitor {
     state: Option<State>,
     evidence_dir: PathBuf,
     webhook: reqwest::Client,
-    /// Served checkpoints already reported, so `--keep-going` reports each finding once.
-    reported: HashSet<Vec<u8>>,
+    /// Findings already reported (kind and served checkpoint), so `--keep-going` reports
+    /// each once; by kind too, so an `unproven` alarm does not hide the same checkpoint's
+    /// later proof of a fork.
+    reported: HashSet<(&'static str, Vec<u8>)>,
 }
 
 pub fn run(args: MonitorArgs) -> Result<ExitCode> {
@@ -306,7 +311,7 @@ impl Monitor {
             match step {
                 Ok(()) => {}
                 Err(Step::Alarm(alarm)) => {
-                    let fresh = self.reported.insert(alarm.served.clone());
+                    let fresh = self.reported.insert((alarm.kind, alarm.served.clone()));
                     if fresh {
                         self.raise(alarm).await;
                     }
@@ -444,20 +449,24 @@ impl Monitor {
         if same(&state.checkpoint) {
             return Step::Error(error);
         }
-        let first_seen = match state.unproven.iter().find(|u| same(&u.checkpoint)) {
-            Some(u) => u.first_seen,
-            None => {
-                state.unproven.push(Unproven {
-                    checkpoint: latest.clone(),
-                    first_seen: now(),
-                });
-                if let Err(e) = state.save(&self.args.state) {
-                    return Step::Error(e.context(format!("{error:#}")));
-                }
-                now()
+        // Bounded: a log that keeps growing while refusing every proof adds one per check;
+        // the oldest are the ones that raise the alarm.
+        if !state.unproven.iter().any(|u| same(&u.checkpoint))
+            && state.unproven.len() < MAX_UNPROVEN
+        {
+            state.unproven.push(Unproven {
+                checkpoint: latest.clone(),
+                first_seen: now(),
+            });
+            if let Err(e) = state.save(&self.args.state) {
+                return Step::Error(e.context(format!("{error:#}")));
             }
-        };
-        self.overdue(latest, first_seen)
+        }
+        // Any remembered checkpoint unproven for too long, not just this one: retries of
+        // the older ones only happen after a successful check.
+        let oldest = state.unproven.iter().min_by_key(|u| u.first_seen).cloned();
+        oldest
+            .and_then(|u| self.overdue(&u.checkpoint, u.first_seen))
             .map_or(Step::Error(error), Step::Alarm)
     }
 
@@ -493,10 +502,12 @@ impl Monitor {
                 Err(e) => {
                     let served = u.checkpoint.note_bytes();
                     match consistency_failure(e, &verified, &u.checkpoint, &served) {
-                        Step::Alarm(a) => alarm = alarm.or(Some(a)),
+                        // One alarm per check; the others stay and are raised at the next.
+                        Step::Alarm(a) if alarm.is_none() => alarm = Some(a),
+                        Step::Alarm(_) => left.push(u),
                         Step::Error(_) => {
-                            if let Some(a) = self.overdue(&u.checkpoint, u.first_seen) {
-                                alarm = alarm.or(Some(a));
+                            if alarm.is_none() {
+                                alarm = self.overdue(&u.checkpoint, u.first_seen);
                             }
                             left.push(u);
                         }

@@ -111,8 +111,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         request_timeout: cfg.request_timeout,
         max_concurrent_requests: cfg.max_concurrent_requests,
         max_connections: cfg.max_connections,
-        // Longer than any request may take, so only a connection with nothing in flight is
-        // cut off.
+        // Longer than any handler may take (the request timeout), so only a connection on
+        // which nothing moves is cut off.
         idle_timeout: (2 * cfg.request_timeout).max(std::time::Duration::from_secs(60)),
         shutdown_grace: cfg.request_timeout,
         // With witnesses, GET /checkpoint serves only checkpoints that met their policy.

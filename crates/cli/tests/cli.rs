@@ -1641,18 +1641,20 @@ fn monitor_remembers_a_checkpoint_the_log_will_not_prove() {
     assert_eq!(state_size(&state), 5);
 
     // A signed fork of size 8, and every proof request answered with an error.
-    let forked: Vec<Vec<u8>> = (0..8).map(|i| format!("forged {i}").into_bytes()).collect();
-    let fork_note = signed_fork(&data, &forked);
-    let note = fork_note.clone();
-    let stonewall = serve_app(
-        &rt,
-        Router::new()
-            .route("/checkpoint", get(move || async move { note }))
-            .route(
-                "/v1/proof/consistency",
-                get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "busy") }),
-            ),
-    );
+    let forked: Vec<Vec<u8>> = (0..9).map(|i| format!("forged {i}").into_bytes()).collect();
+    let fork_note = signed_fork(&data, &forked[..8]);
+    let stonewall_serving = |note: Vec<u8>| {
+        serve_app(
+            &rt,
+            Router::new()
+                .route("/checkpoint", get(move || async move { note }))
+                .route(
+                    "/v1/proof/consistency",
+                    get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "busy") }),
+                ),
+        )
+    };
+    let stonewall = stonewall_serving(fork_note.clone());
     // An error first, but the signed checkpoint is kept.
     let out = monitor(&stonewall, &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -1662,9 +1664,11 @@ fn monitor_remembers_a_checkpoint_the_log_will_not_prove() {
         String::from_utf8(fork_note.clone()).unwrap()
     );
     assert_eq!(state_size(&state), 5);
-    // Unproven for longer than allowed: an alarm, with the signed checkpoint as evidence.
+    // Unproven for longer than allowed: an alarm, with the signed checkpoint as evidence,
+    // also while the log serves a newer checkpoint (just as unproven) by then.
     std::thread::sleep(Duration::from_millis(2100));
-    let out = monitor(&stonewall, &["--unproven-alarm-after", "1s"]);
+    let newer = stonewall_serving(signed_fork(&data, &forked));
+    let out = monitor(&newer, &["--unproven-alarm-after", "1s"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ALARM unproven"), "{text}");

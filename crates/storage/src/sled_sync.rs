@@ -15,9 +15,9 @@
 //! files created since the last call (and the `blobs` directory, for their names), then runs
 //! sled's flush, then `fdatasync`s the log file, which commits its metadata and flushes the
 //! disk cache. Finding new blobs costs one `stat` of the directory per flush; the directory
-//! is listed only when its modification time changed or is too recent to trust (the
-//! kernel's timestamps are coarse, so a blob created in the same tick as the last look
-//! leaves it unchanged).
+//! is listed only when its modification time changed or the last listing began too soon
+//! after it to trust it (timestamps are coarse, so a blob created in the same tick as the
+//! change the last listing saw leaves the time unchanged).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -29,9 +29,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::StorageError;
 
-/// A directory modification time this close to the last look may hide a later change in the
-/// same clock tick (the kernel's file timestamps advance once per jiffy, 1–10 ms).
-const TIMESTAMP_SLACK: Duration = Duration::from_millis(50);
+/// Longer than a file timestamp's tick: one jiffy (1–10 ms) on filesystems with fine
+/// timestamps, one second on those without (ext4 with 128-byte inodes, ext3, some NFS).
+const TIMESTAMP_SLACK: Duration = Duration::from_secs(2);
 
 /// Syncs what sled's own flush leaves unsynced, for one sled database directory.
 pub struct SledSync {
@@ -44,7 +44,8 @@ pub struct SledSync {
 #[derive(Default)]
 struct BlobWatch {
     synced: HashSet<OsString>,
-    listed_at_mtime: Option<SystemTime>,
+    /// The directory's modification time at the last listing, and when that listing began.
+    listed: Option<(SystemTime, SystemTime)>,
     /// Directory listings so far (the cost this avoids; for the tests).
     listings: u64,
 }
@@ -87,16 +88,24 @@ impl SledSync {
     /// returns how many.
     fn sync_new_blobs(&self) -> io::Result<usize> {
         let mut watch = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        // Before the stat: the listing below starts after this moment.
+        let looked_at = SystemTime::now();
         let mtime = match std::fs::metadata(&self.blobs_dir) {
             Ok(m) => m.modified()?,
             // sled creates the directory at open; without it there is nothing to sync.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(e),
         };
-        let recent = SystemTime::now()
-            .duration_since(mtime)
-            .map_or(true, |age| age < TIMESTAMP_SLACK);
-        if watch.listed_at_mtime == Some(mtime) && !recent {
+        // An unchanged time proves nothing changed only if the last listing began at least
+        // a timestamp tick after that time: a blob created in the same tick as the change
+        // the last listing saw leaves the time as it was.
+        let trusted = watch.listed.is_some_and(|(at_mtime, began)| {
+            at_mtime == mtime
+                && began
+                    .duration_since(mtime)
+                    .is_ok_and(|gap| gap >= TIMESTAMP_SLACK)
+        });
+        if trusted {
             return Ok(0);
         }
         watch.listings += 1;
@@ -118,8 +127,7 @@ impl SledSync {
         if new > 0 {
             sync_dir(&self.blobs_dir)?;
         }
-        // Taken before the listing: a blob created during it changes the time again.
-        watch.listed_at_mtime = Some(mtime);
+        watch.listed = Some((mtime, looked_at));
         watch.synced = present;
         Ok(new)
     }
@@ -169,11 +177,28 @@ mod tests {
         std::fs::write(dir.path().join("blobs/2"), b"c").unwrap();
         assert_eq!(sync.sync_new_blobs().unwrap(), 1);
         assert_eq!(sync.blobs.lock().unwrap().synced.len(), 3);
-        // Once the directory is old enough to trust its time, an unchanged one is not listed.
-        std::thread::sleep(TIMESTAMP_SLACK * 2);
-        assert_eq!(sync.sync_new_blobs().unwrap(), 0);
+        // Unchanged since a listing that began a tick or more after its time: not listed.
+        // The last listing began right after the last change, so the next look lists again
+        // (a blob created in that tick would not change the time); after that, not.
+        std::thread::sleep(TIMESTAMP_SLACK + Duration::from_millis(100));
         let listings = sync.blobs.lock().unwrap().listings;
         assert_eq!(sync.sync_new_blobs().unwrap(), 0);
-        assert_eq!(sync.blobs.lock().unwrap().listings, listings);
+        assert_eq!(sync.blobs.lock().unwrap().listings, listings + 1);
+        assert_eq!(sync.sync_new_blobs().unwrap(), 0);
+        assert_eq!(sync.blobs.lock().unwrap().listings, listings + 1);
+        // And a blob that appears without changing the recorded time (as one created in the
+        // same tick would) is still found while the time is untrusted.
+        let mtime = std::fs::metadata(dir.path().join("blobs"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        sync.blobs.lock().unwrap().listed = Some((mtime, mtime));
+        std::fs::write(dir.path().join("blobs/9"), b"d").unwrap();
+        let now_mtime = std::fs::metadata(dir.path().join("blobs"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        sync.blobs.lock().unwrap().listed = Some((now_mtime, now_mtime));
+        assert_eq!(sync.sync_new_blobs().unwrap(), 1);
     }
 }

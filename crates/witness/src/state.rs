@@ -222,6 +222,8 @@ pub struct SledState {
 struct GroupFlush {
     progress: Mutex<FlushProgress>,
     done: Condvar,
+    #[cfg(test)]
+    fail_next: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -232,6 +234,8 @@ struct FlushProgress {
     flushed: u64,
     /// A flush is running.
     running: bool,
+    /// Why a flush failed, if one did: every later one is refused.
+    failed: Option<String>,
 }
 
 impl GroupFlush {
@@ -244,6 +248,14 @@ impl GroupFlush {
             if p.flushed >= ticket {
                 return Ok(());
             }
+            // After a failed fsync the kernel may have dropped the dirty pages and cleared
+            // the error, so a second fsync could succeed with the state not on disk: nothing
+            // is reported durable again until the witness restarts and reads what is.
+            if let Some(why) = &p.failed {
+                return Err(StateError::Backend(format!(
+                    "an earlier flush of the witness state failed ({why}); restart the witness"
+                )));
+            }
             if p.running {
                 p = self.done.wait(p).unwrap();
                 continue;
@@ -255,19 +267,36 @@ impl GroupFlush {
             // Should the flush panic (sled panics on some I/O failures), the others must not
             // wait forever for a leader that is gone: the guard hands the lead back.
             let lead = Lead(self);
-            let result = sync
-                .flush(db)
-                .map_err(|e| StateError::Backend(e.to_string()));
+            let result = match self.injected_failure() {
+                Some(e) => Err(e),
+                None => sync
+                    .flush(db)
+                    .map_err(|e| StateError::Backend(e.to_string())),
+            };
             std::mem::forget(lead);
             p = self.progress.lock().unwrap();
             p.running = false;
-            if result.is_ok() {
-                p.flushed = p.flushed.max(target);
+            match &result {
+                Ok(()) => p.flushed = p.flushed.max(target),
+                Err(e) => p.failed = Some(e.to_string()),
             }
             self.done.notify_all();
-            // On failure the waiters retry as leaders; this caller reports the error.
             result?;
         }
+    }
+}
+
+impl GroupFlush {
+    #[cfg(test)]
+    fn injected_failure(&self) -> Option<StateError> {
+        self.fail_next
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+            .then(|| StateError::Backend("injected flush failure".into()))
+    }
+
+    #[cfg(not(test))]
+    fn injected_failure(&self) -> Option<StateError> {
+        None
     }
 }
 
@@ -414,6 +443,21 @@ impl WitnessState for SledState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_a_failed_flush_nothing_is_reported_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = SledState::open(dir.path()).unwrap();
+        state.sync().unwrap();
+        state
+            .flush
+            .fail_next
+            .store(true, std::sync::atomic::Ordering::Release);
+        assert!(state.sync().is_err());
+        // The flush would succeed now, but what the failed one covered may be lost.
+        let again = state.sync().unwrap_err();
+        assert!(again.to_string().contains("restart the witness"), "{again}");
+    }
 
     #[test]
     fn encoding_round_trips() {
