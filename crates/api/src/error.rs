@@ -103,7 +103,11 @@ pub async fn json_errors(resp: Response) -> Response {
     };
     let mut out = ApiError::new(status, code, message).into_response();
     for (name, value) in resp.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        // The body is replaced, so its encoding goes too.
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && name != header::CONTENT_ENCODING
+        {
             out.headers_mut().insert(name, value.clone());
         }
     }

@@ -21,6 +21,7 @@ use base64::Engine as _;
 use cairn_log::{CosignedHead, Log};
 use cairn_tree::{bundle_prefix, entry_bundle_width, hash_tile_width, Hash, Tile, TileKind};
 use serde::Serialize;
+use tower_http::compression::CompressionLayer;
 
 use crate::error::ApiError;
 use crate::proof_text::format_tlog_proof;
@@ -58,6 +59,12 @@ impl PublicState {
 pub fn router(state: PublicState) -> Router {
     Router::new()
         .route("/checkpoint", get(checkpoint))
+        // Entry bundles are compressed for clients that accept gzip (tlog-tiles: bundles
+        // SHOULD be compressed over HTTP); hash tiles are random bytes, not worth the CPU.
+        .route(
+            "/tile/entries/{*rest}",
+            get(entries_tile).layer(CompressionLayer::new().gzip(true)),
+        )
         .route("/tile/{*rest}", get(tile))
         .route("/v1/proof/inclusion", get(inclusion))
         .route("/v1/proof/consistency", get(consistency))
@@ -126,12 +133,28 @@ async fn vkey(State(s): State<PublicState>) -> Response {
     )
 }
 
-async fn tile(
-    State(s): State<PublicState>,
+async fn entries_tile(
+    state: State<PublicState>,
     uri: Uri,
     Path(rest): Path<String>,
 ) -> Result<Response, ApiError> {
-    let path = format!("tile/{rest}");
+    serve_tile(state, uri, format!("tile/entries/{rest}")).await
+}
+
+async fn tile(
+    state: State<PublicState>,
+    uri: Uri,
+    Path(rest): Path<String>,
+) -> Result<Response, ApiError> {
+    serve_tile(state, uri, format!("tile/{rest}")).await
+}
+
+/// Serves tile or bundle `path` (`tile/...`, percent-decoded from `uri`).
+async fn serve_tile(
+    State(s): State<PublicState>,
+    uri: Uri,
+    path: String,
+) -> Result<Response, ApiError> {
     let malformed = || {
         ApiError::bad_request(
             "malformed_tile_path",
