@@ -4,12 +4,11 @@
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_api::{AccessPolicy, ServeOptions, TcpListenerSpec};
-use cairn_log::{Log, LogConfig, LogSigner};
-use cairn_storage::MemoryStore;
+mod common;
+
+use common::{new_log, options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -27,9 +26,7 @@ async fn get(addr: std::net::SocketAddr, path: &str, extra: &str) -> (String, Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundles_are_gzipped_for_clients_that_accept_it() {
-    let signer = LogSigner::generate("gzip.example/log").unwrap();
-    let log =
-        Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap());
+    let log = new_log();
     // Audit events compress well: JSON with repeated field names.
     let entries: Vec<Vec<u8>> = (0..256)
         .map(|i| format!(r#"{{"actor":"svc-{}","action":"login","seq":{i}}}"#, i % 7).into_bytes())
@@ -37,23 +34,7 @@ async fn bundles_are_gzipped_for_clients_that_accept_it() {
     log.submit_many(entries).await.unwrap();
     let public = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = public.local_addr().unwrap();
-    let options = ServeOptions {
-        public: TcpListenerSpec::Bound(public),
-        internal: TcpListenerSpec::Bound(TcpListener::bind("127.0.0.1:0").unwrap()),
-        public_tls: None,
-        internal_tls: None,
-        policy: AccessPolicy {
-            allow: vec!["127.0.0.0/8".parse().unwrap()],
-            token_digests: vec![cairn_api::token_digest("t")],
-        },
-        max_body_bytes: 1 << 20,
-        request_timeout: Duration::from_secs(5),
-        max_concurrent_requests: 64,
-        max_connections: 64,
-        idle_timeout: Duration::from_secs(60),
-        shutdown_grace: Duration::from_secs(1),
-        cosigned: None,
-    };
+    let options = options(public, 64, Duration::from_secs(60));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(cairn_api::serve(log, options, None, |_| {}, async {
         let _ = stopped.await;

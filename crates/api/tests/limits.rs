@@ -2,12 +2,11 @@
 //! at once, an idle connection is closed after `idle_timeout`, and slots come back.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_api::{AccessPolicy, ServeOptions, TcpListenerSpec};
-use cairn_log::{Log, LogConfig, LogSigner};
-use cairn_storage::MemoryStore;
+mod common;
+
+use common::{new_log, options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -29,31 +28,6 @@ async fn closed_within(conn: &mut TcpStream, limit: Duration) -> bool {
         tokio::time::timeout(limit, conn.read(&mut buf)).await,
         Ok(Ok(0) | Err(_))
     )
-}
-
-fn options(public: TcpListener, max_connections: usize, idle: Duration) -> ServeOptions {
-    ServeOptions {
-        public: TcpListenerSpec::Bound(public),
-        internal: TcpListenerSpec::Bound(TcpListener::bind("127.0.0.1:0").unwrap()),
-        public_tls: None,
-        internal_tls: None,
-        policy: AccessPolicy {
-            allow: vec!["127.0.0.0/8".parse().unwrap()],
-            token_digests: vec![cairn_api::token_digest("t")],
-        },
-        max_body_bytes: 1 << 20,
-        request_timeout: Duration::from_secs(5),
-        max_concurrent_requests: 64,
-        max_connections,
-        idle_timeout: idle,
-        shutdown_grace: Duration::from_secs(1),
-        cosigned: None,
-    }
-}
-
-fn new_log() -> Arc<Log> {
-    let signer = LogSigner::generate("limits.example/log").unwrap();
-    Arc::new(Log::open(Arc::new(MemoryStore::new()), signer, LogConfig::default()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
