@@ -1,5 +1,6 @@
 //! API errors: JSON bodies with a stable, machine-readable code.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -45,9 +46,26 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// A server-side failure. The detail (storage error text, which can name files and
+    /// internals) goes to the server's log under a reference; the client gets the reference
+    /// only, so operators can match a report to the log line.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let reference = log_internal(&detail.into());
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error (reference {reference}); the details are in the server's log"),
+        )
     }
+}
+
+/// Logs an internal error's detail and returns the reference that names it, unique within
+/// this process.
+fn log_internal(detail: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let reference = format!("e{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    tracing::error!(reference = %reference, error = %detail, "request failed");
+    reference
 }
 
 impl IntoResponse for ApiError {
@@ -139,17 +157,63 @@ impl From<LogError> for ApiError {
                     e.to_string(),
                 )
             },
-            LogError::LoggedWithoutReceipt { .. } => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "logged_without_receipt",
-                e.to_string(),
-            ),
+            LogError::SequencerFailed => {
+                let reference = log_internal(&e.to_string());
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "log_stopped",
+                    format!("{e} (reference {reference})"),
+                )
+            }
+            LogError::LoggedWithoutReceipt { size, ref reason } => {
+                let reference = log_internal(&format!("receipts not built: {reason}"));
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "logged_without_receipt",
+                    format!(
+                        "the entries were logged (tree size {size}) but their receipts could \
+                         not be built (reference {reference}); submit them again for receipts \
+                         (dedup answers with the same indices) or fetch proofs by leaf hash"
+                    ),
+                )
+            }
             LogError::BadRequest(m) => ApiError::bad_request("bad_request", m),
             LogError::NotFound(m) => ApiError::not_found("not_found", m),
-            other => {
-                tracing::error!(error = %other, "request failed");
-                ApiError::internal(other.to_string())
-            }
+            other => ApiError::internal(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_storage::StorageError;
+
+    /// Storage failures can carry paths and internals; a client sees a reference instead, and
+    /// two failures get different references.
+    #[test]
+    fn internal_errors_keep_their_detail_out_of_the_answer() {
+        let secret = "IO error: /var/lib/cairn/db/blobs/1234: Permission denied";
+        let a = ApiError::from(LogError::Storage(StorageError::Backend(secret.into())));
+        let b = ApiError::internal(secret);
+        for e in [&a, &b] {
+            assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(e.code, "internal");
+            assert!(!e.message.contains("/var/lib"), "{}", e.message);
+            assert!(e.message.contains("reference e"), "{}", e.message);
+        }
+        assert_ne!(a.message, b.message);
+
+        let logged = ApiError::from(LogError::LoggedWithoutReceipt {
+            size: 42,
+            reason: secret.into(),
+        });
+        assert_eq!(logged.code, "logged_without_receipt");
+        assert!(
+            logged.message.contains("tree size 42"),
+            "{}",
+            logged.message
+        );
+        assert!(!logged.message.contains("/var/lib"), "{}", logged.message);
     }
 }

@@ -31,6 +31,7 @@ pub fn router(state: InternalState, policy: Arc<AccessPolicy>) -> Router {
     // A single entry is the whole body: buffer no more than an entry may be, not the
     // batch-sized body limit of the port.
     let max_entry = state.log.config().max_entry_len;
+    let health_state = state.log.clone();
     let guarded = Router::new()
         .route(
             "/v1/entries",
@@ -41,8 +42,19 @@ pub fn router(state: InternalState, policy: Arc<AccessPolicy>) -> Router {
         .layer(axum::middleware::from_fn_with_state(policy, enforce))
         .with_state(state);
     Router::new()
-        .route("/healthz", get(crate::public::healthz))
+        .route("/healthz", get(healthz))
+        .with_state(health_state)
         .merge(guarded)
+}
+
+/// 503 once the log can no longer integrate anything (its sequencer died), so a load
+/// balancer takes the instance out instead of sending writes that all fail.
+async fn healthz(State(log): State<Arc<Log>>) -> Result<&'static str, ApiError> {
+    if log.accepting() {
+        Ok("ok\n")
+    } else {
+        Err(LogError::SequencerFailed.into())
+    }
 }
 
 /// A receipt as JSON; `tlog_proof` is the same receipt in the standard

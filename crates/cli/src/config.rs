@@ -74,6 +74,7 @@ pub struct LogFile {
     pub max_batch: Option<usize>,
     pub max_wait_ms: Option<u64>,
     pub queue_capacity: Option<usize>,
+    pub queue_mib: Option<usize>,
     pub dedup: Option<bool>,
     pub sled_cache_mib: Option<u64>,
     pub storage: Option<crate::setup::Storage>,
@@ -153,6 +154,9 @@ pub struct ServeArgs {
     /// Entries that may wait to be sequenced before submitters get 503. [default: 65536]
     #[arg(long, env = "CAIRN_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
+    /// MiB of entries that may wait to be sequenced before submitters get 503. [default: 256]
+    #[arg(long, env = "CAIRN_QUEUE_MIB")]
+    pub queue_mib: Option<usize>,
     /// Strict dedup: a repeated entry gets its original index. [default: true]
     #[arg(long, env = "CAIRN_DEDUP")]
     pub dedup: Option<bool>,
@@ -198,6 +202,7 @@ pub struct ServeConfig {
     pub max_batch: usize,
     pub max_wait: Duration,
     pub queue_capacity: usize,
+    pub queue_bytes: usize,
     pub dedup: bool,
     pub cache_bytes: u64,
     pub storage: Option<crate::setup::Storage>,
@@ -319,6 +324,14 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         }
         Ok(v)
     };
+    let max_wait = Duration::from_millis(args.max_wait_ms.or(file.log.max_wait_ms).unwrap_or(0));
+    if max_wait > cairn_log::MAX_WAIT_LIMIT {
+        bail!(
+            "log.max_wait_ms ({} ms) is over the limit of {} ms: the first entry of every batch would wait that long",
+            max_wait.as_millis(),
+            cairn_log::MAX_WAIT_LIMIT.as_millis()
+        );
+    }
     let request_timeout_ms = args
         .request_timeout_ms
         .or(file.internal.request_timeout_ms)
@@ -394,13 +407,18 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
             "log.max_batch",
             args.max_batch.or(file.log.max_batch).unwrap_or(4096),
         )?,
-        max_wait: Duration::from_millis(args.max_wait_ms.or(file.log.max_wait_ms).unwrap_or(0)),
+        max_wait,
         queue_capacity: positive(
             "log.queue_capacity",
             args.queue_capacity
                 .or(file.log.queue_capacity)
                 .unwrap_or(65_536),
         )?,
+        queue_bytes: positive(
+            "log.queue_mib",
+            args.queue_mib.or(file.log.queue_mib).unwrap_or(256),
+        )?
+        .saturating_mul(1 << 20),
         dedup: args.dedup.or(file.log.dedup).unwrap_or(true),
         cache_bytes: args
             .cache_mib
@@ -478,6 +496,8 @@ mod tests {
         for (text, field) in [
             ("[log]\nmax_entry_bytes = 70000\n", "log.max_entry_bytes"),
             ("[log]\nmax_batch = 0\n", "log.max_batch"),
+            ("[log]\nmax_wait_ms = 3600000\n", "log.max_wait_ms"),
+            ("[log]\nqueue_mib = 0\n", "log.queue_mib"),
             ("[internal]\nallow = []\n", "internal.allow"),
             (
                 "[internal]\ntoken_sha256 = [\"zz\"]\n",

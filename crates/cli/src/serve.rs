@@ -52,6 +52,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         max_batch: cfg.max_batch,
         max_wait: cfg.max_wait,
         queue_capacity: cfg.queue_capacity,
+        queue_bytes: cfg.queue_bytes,
         dedup: cfg.dedup,
         max_entry_len: cfg.max_entry_bytes,
     };

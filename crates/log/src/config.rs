@@ -14,6 +14,9 @@ pub struct LogConfig {
     /// Most entries waiting to be sequenced; beyond it submissions get
     /// [`crate::LogError::Overloaded`] instead of growing memory without bound.
     pub queue_capacity: usize,
+    /// Most bytes of entries waiting to be sequenced (entries are up to 64 KiB each, so the
+    /// entry count alone would allow gigabytes); beyond it, as beyond `queue_capacity`.
+    pub queue_bytes: usize,
     /// Strict dedup: an entry whose bytes were already logged gets the original index and a
     /// fresh receipt instead of a second leaf.
     pub dedup: bool,
@@ -27,6 +30,7 @@ impl Default for LogConfig {
             max_batch: 4096,
             max_wait: Duration::ZERO,
             queue_capacity: 65_536,
+            queue_bytes: 256 << 20,
             dedup: true,
             max_entry_len: cairn_tree::MAX_ENTRY_LEN,
         }

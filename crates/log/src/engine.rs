@@ -7,7 +7,7 @@
 //! batch is being flushed the next one queues up, so batches grow with load by themselves.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -52,6 +52,8 @@ pub struct LogStats {
 
 struct Request {
     entries: Vec<(Vec<u8>, Hash)>,
+    /// The entries' bytes, counted against the queue's byte budget.
+    bytes: usize,
     reply: oneshot::Sender<Result<Vec<Receipt>, LogError>>,
 }
 
@@ -68,6 +70,11 @@ struct Shared {
     config: LogConfig,
     latest: RwLock<Latest>,
     queued: AtomicUsize,
+    /// Bytes of entries waiting to be sequenced: entries are up to 64 KiB, so a count alone
+    /// would let the queue hold gigabytes.
+    queued_bytes: AtomicUsize,
+    /// The sequencer thread died (a panic): nothing more will be integrated until restart.
+    sequencer_failed: AtomicBool,
     stats: LogStats,
     /// Interiors of full upper-level tiles, shared by every proof.
     tile_cache: UpperTileCache,
@@ -97,6 +104,13 @@ impl Log {
                 cairn_tree::MAX_ENTRY_LEN
             )));
         }
+        if config.max_wait > MAX_WAIT_LIMIT {
+            return Err(LogError::BadRequest(format!(
+                "max_wait {:?} is over the limit of {:?}: a batch would hold its first \
+                 submitter that long",
+                config.max_wait, MAX_WAIT_LIMIT
+            )));
+        }
         let (state, latest) = match store.head()? {
             None => {
                 let cp = signer.sign(0, Hash::empty_root())?;
@@ -106,25 +120,7 @@ impl Log {
                 })?;
                 (TreeState::empty(), cp)
             }
-            Some(head) => {
-                let cp = signer.open(&head.checkpoint)?;
-                if cp.size != head.size {
-                    return Err(LogError::Inconsistent(format!(
-                        "head size {} but its checkpoint says {}",
-                        head.size, cp.size
-                    )));
-                }
-                let state = TreeState::load(store.as_ref(), head.size)?;
-                if state.frontier.root() != cp.root {
-                    return Err(LogError::Inconsistent(format!(
-                        "stored hashes give root {} but the checkpoint at size {} says {}",
-                        state.frontier.root(),
-                        cp.size,
-                        cp.root
-                    )));
-                }
-                (state, cp)
-            }
+            Some(head) => load_head(store.as_ref(), &signer, head)?,
         };
         let latest = Latest {
             checkpoint: Arc::new(latest),
@@ -135,6 +131,8 @@ impl Log {
             config,
             latest: RwLock::new(latest),
             queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            sequencer_failed: AtomicBool::new(false),
             stats: LogStats::default(),
             tile_cache: UpperTileCache::new(UPPER_TILE_CACHE_TILES),
         });
@@ -146,11 +144,14 @@ impl Log {
             std::thread::Builder::new()
                 .name("cairn-sequencer".into())
                 .spawn(move || {
+                    let _watch = PanicWatch(shared.clone());
                     Sequencer {
                         shared,
                         signer,
                         state,
                         rx,
+                        held: None,
+                        attempt: None,
                     }
                     .run()
                 })
@@ -212,10 +213,19 @@ impl Log {
         if n > most {
             return Err(LogError::TooManyEntries { n, max: most });
         }
+        if self.shared.sequencer_failed.load(Ordering::Acquire) {
+            return Err(LogError::SequencerFailed);
+        }
+        let bytes: usize = entries.iter().map(Vec::len).sum();
         let capacity = self.shared.config.queue_capacity;
+        let byte_capacity = self.shared.config.queue_bytes;
         let before = self.shared.queued.fetch_add(n, Ordering::AcqRel);
-        if before + n > capacity && before > 0 {
+        let bytes_before = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        // An empty queue always takes the request (it is within max_batch), so a budget set
+        // below one request's size slows submitters down but never locks them out.
+        if (before + n > capacity || bytes_before + bytes > byte_capacity) && before > 0 {
             self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             return Err(LogError::Overloaded {
                 retry_after: Duration::from_secs(1),
             });
@@ -229,18 +239,38 @@ impl Log {
             })
             .collect();
         let (reply, rx) = oneshot::channel();
-        let sent = self
-            .tx
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|tx| tx.send(Request { entries, reply }).is_ok())
-            .unwrap_or(false);
-        if !sent {
+        let sent = self.tx.lock().unwrap().as_ref().map(|tx| {
+            tx.send(Request {
+                entries,
+                bytes,
+                reply,
+            })
+            .is_ok()
+        });
+        if sent != Some(true) {
             self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(LogError::ShuttingDown);
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(match sent {
+                // The sender is taken only by a shutdown.
+                None => LogError::ShuttingDown,
+                // A live sender whose receiver is gone: the sequencer died.
+                Some(_) => self.sequencer_died(),
+            });
         }
         Ok(rx)
+    }
+
+    /// A reply that never came means the sequencer died: a shutdown answers everything it
+    /// accepted before it stops.
+    fn sequencer_died(&self) -> LogError {
+        self.shared.sequencer_failed.store(true, Ordering::Release);
+        LogError::SequencerFailed
+    }
+
+    /// False once the sequencer has died: nothing more will be integrated until the log is
+    /// opened again (the write port's health check reports it).
+    pub fn accepting(&self) -> bool {
+        !self.shared.sequencer_failed.load(Ordering::Acquire)
     }
 
     /// Submits entries and waits until they are durable; one receipt per entry, in order.
@@ -250,7 +280,7 @@ impl Log {
         }
         self.enqueue(entries)?
             .await
-            .map_err(|_| LogError::ShuttingDown)?
+            .map_err(|_| self.sequencer_died())?
     }
 
     /// Submits one entry and waits until it is durable.
@@ -265,7 +295,7 @@ impl Log {
         }
         self.enqueue(entries)?
             .blocking_recv()
-            .map_err(|_| LogError::ShuttingDown)?
+            .map_err(|_| self.sequencer_died())?
     }
 
     /// Stops accepting entries, integrates and acknowledges everything already queued, and
@@ -377,28 +407,92 @@ enum Outcome {
     Duplicate(u64),
 }
 
+/// Longest `max_wait` accepted: the first submitter of a batch waits that long at least.
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Checks a stored head against its checkpoint (signature, origin, size, the root of the
+/// stored right edge) and loads the tree state it names.
+fn load_head(
+    store: &dyn LogStore,
+    signer: &LogSigner,
+    head: cairn_storage::Head,
+) -> Result<(TreeState, SignedCheckpoint), LogError> {
+    let cp = signer.open(&head.checkpoint)?;
+    if cp.size != head.size {
+        return Err(LogError::Inconsistent(format!(
+            "head size {} but its checkpoint says {}",
+            head.size, cp.size
+        )));
+    }
+    let state = TreeState::load(store, head.size)?;
+    if state.frontier.root() != cp.root {
+        return Err(LogError::Inconsistent(format!(
+            "stored hashes give root {} but the checkpoint at size {} says {}",
+            state.frontier.root(),
+            cp.size,
+            cp.root
+        )));
+    }
+    Ok((state, cp))
+}
+
+/// Marks the log as failed when the sequencer thread unwinds, so submitters hear that the
+/// log stopped (and health checks fail) instead of "shutting down, retry" forever.
+struct PanicWatch(Arc<Shared>);
+
+impl Drop for PanicWatch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.sequencer_failed.store(true, Ordering::Release);
+            tracing::error!(
+                "the sequencer thread panicked; the log accepts no entries until it is restarted"
+            );
+        }
+    }
+}
+
 struct Sequencer {
     shared: Arc<Shared>,
     signer: Arc<LogSigner>,
     state: TreeState,
     rx: Receiver<Request>,
+    /// A request taken from the queue that did not fit in the last batch: the next batch
+    /// starts with it.
+    held: Option<Request>,
+    /// The tree size and checkpoint of the batch being written, to tell after a failed write
+    /// whether it landed anyway.
+    attempt: Option<(u64, Vec<u8>)>,
 }
 
 impl Sequencer {
     fn run(mut self) {
         // Ends when every sender is gone and the queue is drained: a graceful shutdown still
         // integrates and acknowledges everything that was accepted.
-        while let Ok(first) = self.rx.recv() {
+        loop {
+            let first = match self.held.take() {
+                Some(r) => r,
+                None => match self.rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
             let batch = self.gather(first);
             self.integrate(batch);
         }
     }
 
-    fn gather(&self, first: Request) -> Vec<Request> {
+    /// The next batch: `first` and whatever else is queued, waiting up to `max_wait`, never
+    /// more than `max_batch` entries (a request is never split: one that does not fit opens
+    /// the next batch).
+    fn gather(&mut self, first: Request) -> Vec<Request> {
         let max = self.shared.config.max_batch;
         let mut count = first.entries.len();
         let mut batch = vec![first];
-        let deadline = Instant::now() + self.shared.config.max_wait;
+        // Bounded by MAX_WAIT_LIMIT at open; the fallback only keeps a bad value from
+        // panicking here.
+        let deadline = Instant::now()
+            .checked_add(self.shared.config.max_wait)
+            .unwrap_or_else(Instant::now);
         while count < max {
             let next = match self.rx.try_recv() {
                 Ok(r) => r,
@@ -414,6 +508,10 @@ impl Sequencer {
                     }
                 }
             };
+            if count + next.entries.len() > max {
+                self.held = Some(next);
+                break;
+            }
             count += next.entries.len();
             batch.push(next);
         }
@@ -423,8 +521,11 @@ impl Sequencer {
     fn integrate(&mut self, batch: Vec<Request>) {
         let started = Instant::now();
         let n: usize = batch.iter().map(|r| r.entries.len()).sum();
+        let bytes: usize = batch.iter().map(|r| r.bytes).sum();
         let result = self.integrate_inner(&batch);
+        let attempt = self.attempt.take();
         self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+        self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         let stats = &self.shared.stats;
         match result {
             Ok(mut receipts) => {
@@ -471,35 +572,58 @@ impl Sequencer {
             Err(e) => {
                 stats.storage_failures.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("cairn_storage_failures_total").increment(1);
-                tracing::error!(error = %e, entries = n, "integration failed; nothing acknowledged");
-                // Storage may or may not hold the batch (a failed fsync after the write):
-                // resume from whatever it holds. Unacknowledged entries that did land are
-                // found by dedup when their submitters retry.
-                match self.reload() {
-                    Ok(()) => {}
+                tracing::error!(error = %e, entries = n, "integration failed");
+                // Storage may or may not hold the batch (an error reported after the write
+                // became durable): resume from whatever it holds, and if that is this very
+                // batch, say the entries are logged; a client told "failed" would retry,
+                // and without dedup log them twice.
+                let landed = match self.reload() {
+                    Ok(head) => attempt.filter(|(size, note)| {
+                        head >= *size
+                            && self.shared.store.checkpoint(*size).ok().flatten().as_ref()
+                                == Some(note)
+                    }),
                     Err(reload) => {
-                        tracing::error!(error = %reload, "cannot reload log state after a failure")
+                        tracing::error!(error = %reload, "cannot reload log state after a failure; keeping the last good state");
+                        None
                     }
+                };
+                if let Some((size, _)) = landed {
+                    tracing::error!(
+                        entries = n,
+                        size,
+                        "the failed batch is in the store after all"
+                    );
+                    metrics::counter!("cairn_receipt_failures_total").increment(1);
                 }
                 for req in batch {
-                    let _ = req.reply.send(Err(LogError::Storage(
-                        cairn_storage::StorageError::Backend(e.to_string()),
-                    )));
+                    let _ = req.reply.send(Err(match landed {
+                        Some((size, _)) => LogError::LoggedWithoutReceipt {
+                            size,
+                            reason: format!("the store reported a failure after writing: {e}"),
+                        },
+                        None => {
+                            LogError::Storage(cairn_storage::StorageError::Backend(e.to_string()))
+                        }
+                    }));
                 }
             }
         }
     }
 
-    fn reload(&mut self) -> Result<(), LogError> {
+    /// Resumes from what the store holds, with the checks [`Log::open`] makes; on any
+    /// failure the state in memory (the last one known durable) stays. Returns the size.
+    fn reload(&mut self) -> Result<u64, LogError> {
         let head = self
             .shared
             .store
             .head()?
             .ok_or_else(|| LogError::Inconsistent("store lost its head".into()))?;
-        let cp = self.signer.open(&head.checkpoint)?;
-        self.state = TreeState::load(self.shared.store.as_ref(), head.size)?;
+        let (state, cp) = load_head(self.shared.store.as_ref(), &self.signer, head)?;
+        self.state = state;
+        let size = cp.size;
         self.publish(Arc::new(cp));
-        Ok(())
+        Ok(size)
     }
 
     /// Makes `checkpoint` (of the current state) the one readers see.
@@ -550,6 +674,7 @@ impl Sequencer {
                 .signer
                 .sign(appended.integration.new_size, appended.root)?;
             appended.integration.checkpoint = cp.note.clone();
+            self.attempt = Some((appended.integration.new_size, cp.note.clone()));
             store.integrate(&appended.integration)?;
             // Durable: from here on the batch is part of the log.
             self.state = appended.state;

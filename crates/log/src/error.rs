@@ -12,6 +12,9 @@ pub enum LogError {
     Overloaded { retry_after: Duration },
     #[error("the log is shutting down")]
     ShuttingDown,
+    /// The sequencer thread died; the log integrates nothing until it is opened again.
+    #[error("the log's sequencer stopped after an internal failure; nothing more is logged until the server is restarted")]
+    SequencerFailed,
     #[error("storage failed: {0}")]
     Storage(#[from] cairn_storage::StorageError),
     #[error("tree error: {0}")]

@@ -14,6 +14,6 @@ mod tile_cache;
 
 pub use config::LogConfig;
 pub use cosigned::{CosignedCheckpoint, CosignedHead};
-pub use engine::{Log, LogStats, Receipt};
+pub use engine::{Log, LogStats, Receipt, MAX_WAIT_LIMIT};
 pub use error::LogError;
 pub use signing::{LogSigner, SignedCheckpoint};

@@ -3,7 +3,7 @@
 //! shutdown, and refusing to start on a store that disagrees with its checkpoint.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_log::{Log, LogConfig, LogError, LogSigner, Receipt};
@@ -113,8 +113,75 @@ fn concurrent_submitters_all_get_valid_distinct_receipts() {
     }
     assert_eq!(indices.len(), 1600);
     assert_eq!(log.checkpoint().size, 1600);
-    // Group commit happened: fewer batches than entries.
-    assert!(log.stats().batches.load(Ordering::Relaxed) <= 1600);
+}
+
+/// Group commit: what queues while one batch is being written goes into one write.
+#[test]
+fn submissions_queued_during_a_write_are_committed_together() {
+    let store = gated();
+    let log = Arc::new(Log::open(store.clone(), signer(), LogConfig::default()).unwrap());
+    store.open.store(false, Ordering::Release);
+    let submit = |e: String| {
+        let log = log.clone();
+        std::thread::spawn(move || log.submit_many_blocking(vec![e.into_bytes()]))
+    };
+    let first = submit("first".into());
+    while log.queued() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let rest: Vec<_> = (0..50).map(|i| submit(format!("queued {i}"))).collect();
+    while log.queued() < 51 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    store.open.store(true, Ordering::Release);
+    first.join().unwrap().unwrap();
+    for r in rest {
+        r.join().unwrap().unwrap();
+    }
+    // The empty tree's checkpoint, the first entry's batch, then all 50 in one.
+    assert_eq!(*store.sizes.lock().unwrap(), [0, 1, 51]);
+    assert_eq!(log.stats().batches.load(Ordering::Relaxed), 2);
+}
+
+/// A request is never split and a batch never holds more than `max_batch` entries: a request
+/// that does not fit opens the next batch.
+#[test]
+fn a_batch_never_exceeds_max_batch() {
+    let store = gated();
+    let log = Arc::new(
+        Log::open(
+            store.clone(),
+            signer(),
+            LogConfig {
+                max_batch: 10,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    store.open.store(false, Ordering::Release);
+    let submit = |tag: &'static str, n: usize| {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            log.submit_many_blocking((0..n).map(|i| format!("{tag} {i}").into_bytes()).collect())
+        })
+    };
+    let wait_for = |queued: usize| {
+        while log.queued() < queued {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let first = submit("first", 1);
+    wait_for(1);
+    let nine = submit("nine", 9);
+    wait_for(10);
+    let ten = submit("ten", 10);
+    wait_for(20);
+    store.open.store(true, Ordering::Release);
+    for t in [first, nine, ten] {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(*store.sizes.lock().unwrap(), [0, 1, 10, 20]);
 }
 
 #[test]
@@ -197,6 +264,12 @@ struct GatedStore {
     busy: AtomicBool,
     /// Tile reads fail (writes still succeed).
     tiles_fail: AtomicBool,
+    /// Writes succeed, then report a failure.
+    fail_after_write: AtomicBool,
+    /// Writes panic (a bug in a backend).
+    panic: AtomicBool,
+    /// The tree size after each successful write, in order.
+    sizes: Mutex<Vec<u64>>,
 }
 
 impl LogStore for GatedStore {
@@ -213,7 +286,15 @@ impl LogStore for GatedStore {
         if self.busy.load(Ordering::Acquire) {
             return Err(StorageError::Busy("compacting".into()));
         }
-        self.inner.integrate(batch)
+        if self.panic.load(Ordering::Acquire) {
+            panic!("the backend hit a bug");
+        }
+        self.inner.integrate(batch)?;
+        self.sizes.lock().unwrap().push(batch.new_size);
+        if self.fail_after_write.load(Ordering::Acquire) {
+            return Err(StorageError::Backend("fsync reported EIO late".into()));
+        }
+        Ok(())
     }
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
         if self.tiles_fail.load(Ordering::Acquire) {
@@ -254,7 +335,104 @@ fn gated() -> Arc<GatedStore> {
         fail: AtomicBool::new(false),
         busy: AtomicBool::new(false),
         tiles_fail: AtomicBool::new(false),
+        fail_after_write: AtomicBool::new(false),
+        panic: AtomicBool::new(false),
+        sizes: Mutex::new(Vec::new()),
     })
+}
+
+#[test]
+fn the_queue_is_bounded_in_bytes_too() {
+    let store = gated();
+    let log = Arc::new(
+        Log::open(
+            store.clone(),
+            signer(),
+            LogConfig {
+                queue_bytes: 1000,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    store.open.store(false, Ordering::Release);
+    let big = {
+        let log = log.clone();
+        std::thread::spawn(move || log.submit_many_blocking(vec![vec![1; 600]]))
+    };
+    while log.queued() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // 600 + 600 bytes is over the budget although two entries are far below the count.
+    match log.submit_many_blocking(vec![vec![2; 600]]) {
+        Err(LogError::Overloaded { .. }) => {}
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    let small = {
+        let log = log.clone();
+        std::thread::spawn(move || log.submit_many_blocking(vec![vec![3; 300]]))
+    };
+    while log.queued() < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    store.open.store(true, Ordering::Release);
+    big.join().unwrap().unwrap();
+    small.join().unwrap().unwrap();
+    // Drained: the budget is free again.
+    log.submit_many_blocking(vec![vec![2; 600]]).unwrap();
+    assert_eq!(log.checkpoint().size, 3);
+}
+
+#[test]
+fn a_max_wait_over_the_limit_is_refused() {
+    let err = Log::open(
+        Arc::new(MemoryStore::new()),
+        signer(),
+        LogConfig {
+            max_wait: Duration::from_secs(3600),
+            ..LogConfig::default()
+        },
+    )
+    .err()
+    .expect("an hour-long max_wait is refused");
+    assert!(err.to_string().contains("max_wait"), "{err}");
+}
+
+#[test]
+fn a_write_reported_failed_that_landed_is_answered_as_logged() {
+    let store = gated();
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
+    store.fail_after_write.store(true, Ordering::Release);
+    match log.submit_many_blocking(vec![b"landed".to_vec()]) {
+        Err(LogError::LoggedWithoutReceipt { size: 2, .. }) => {}
+        other => panic!("expected LoggedWithoutReceipt, got {other:?}"),
+    }
+    // Reloaded from the store: the batch is published, not written a second time.
+    assert_eq!(log.checkpoint().size, 2);
+    store.fail_after_write.store(false, Ordering::Release);
+    let r = log.submit_many_blocking(vec![b"landed".to_vec()]).unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (1, true));
+    check_receipt(&log, b"landed", &r[0]);
+}
+
+#[test]
+fn a_dead_sequencer_is_reported_and_not_retried_forever() {
+    let store = gated();
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
+    assert!(log.accepting());
+    store.panic.store(true, Ordering::Release);
+    match log.submit_many_blocking(vec![b"boom".to_vec()]) {
+        Err(LogError::SequencerFailed) => {}
+        other => panic!("expected SequencerFailed, got {other:?}"),
+    }
+    assert!(!log.accepting());
+    match log.submit_many_blocking(vec![b"after".to_vec()]) {
+        Err(LogError::SequencerFailed) => {}
+        other => panic!("expected SequencerFailed, got {other:?}"),
+    }
+    assert_eq!(log.checkpoint().size, 1);
 }
 
 #[test]
