@@ -5,12 +5,15 @@
 //!   seen before, and signed by the log;
 //! - no partial batch is visible (the audit checks every tile and bundle is exactly as wide as
 //!   the signed head says, and every stored checkpoint matches the stored hashes);
+//! - dedup holds across kills: the child resubmits entries of the run before, each leaf hash
+//!   is only ever acknowledged at one index, and the tree never holds two equal leaves;
+//! - every run acknowledged entries and no submission failed;
 //! - the log keeps accepting entries.
 //!
 //! 20 kills on sled (the default backend) and 8 on fjall by default; set
 //! `CAIRN_CRASH_ITERATIONS` for a longer run of both (docs/operations.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -27,9 +30,18 @@ use cairn_tree::{
 
 struct Ack {
     index: u64,
+    /// Computed by the child from the bytes it submitted.
     leaf: Hash,
     cp_size: u64,
     cp_root: Hash,
+    duplicate: bool,
+}
+
+/// What the child printed before it was killed.
+#[derive(Default)]
+struct ChildOutput {
+    acks: Vec<Ack>,
+    failures: Vec<String>,
 }
 
 fn parse_ack(line: &str) -> Option<Ack> {
@@ -42,6 +54,7 @@ fn parse_ack(line: &str) -> Option<Ack> {
         leaf: Hash::from_hex(parts[2]).ok()?,
         cp_size: parts[3].parse().ok()?,
         cp_root: Hash::from_hex(parts[4]).ok()?,
+        duplicate: parts[5].parse().ok()?,
     })
 }
 
@@ -101,6 +114,10 @@ fn crash_loop(backend: &str, default_iterations: u64) {
     let mut seen: BTreeMap<u64, Hash> = BTreeMap::new();
     let mut total_acks = 0usize;
     let mut last_size = 0;
+    // Every leaf hash acknowledged, with its index: one index per hash, across all kills.
+    let mut acked_at: HashMap<Hash, u64> = HashMap::new();
+    // Duplicates answered with an index acknowledged in an earlier run: dedup across a kill.
+    let mut deduped_across_kills = 0usize;
 
     for run in 0..iterations {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn-crash-child"))
@@ -116,19 +133,50 @@ fn crash_loop(backend: &str, default_iterations: u64) {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| parse_ack(&l))
-                .collect::<Vec<_>>()
+            let mut out = ChildOutput::default();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = ready_tx.send(());
+                } else if let Some(fail) = line.strip_prefix("fail ") {
+                    out.failures.push(fail.to_owned());
+                } else if let Some(ack) = parse_ack(&line) {
+                    out.acks.push(ack);
+                }
+            }
+            out
         });
-        // Let it run long enough to open the store and ingest a varying amount.
-        std::thread::sleep(Duration::from_millis(150 + next_random(400)));
+        // Once the log is open, let it ingest a varying amount.
+        ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("run {run}: the child never opened the log"));
+        std::thread::sleep(Duration::from_millis(100 + next_random(400)));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run {run}: the child exited before it was killed"
+        );
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
-        let acks = reader.join().unwrap();
+        let ChildOutput { acks, failures } = reader.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "run {run}: submissions failed: {failures:?}"
+        );
+        assert!(!acks.is_empty(), "run {run}: nothing was acknowledged");
         total_acks += acks.len();
+        let earlier_runs = acked_at.clone();
+        for ack in &acks {
+            let first = *acked_at.entry(ack.leaf).or_insert(ack.index);
+            assert_eq!(
+                first, ack.index,
+                "run {run}: leaf {} acknowledged at {} and at {}: dedup failed",
+                ack.leaf, first, ack.index
+            );
+            if ack.duplicate && earlier_runs.contains_key(&ack.leaf) {
+                deduped_across_kills += 1;
+            }
+        }
 
         let store = open_store(backend, dir.path());
         let store = store.as_ref();
@@ -195,6 +243,28 @@ fn crash_loop(backend: &str, default_iterations: u64) {
     }
     assert!(total_acks > 0, "the child never acknowledged anything");
     assert!(last_size > 0);
+    if iterations > 1 {
+        assert!(
+            deduped_across_kills > 0,
+            "no resubmission was answered from an earlier run's acknowledgement"
+        );
+    }
+    // With dedup on, no two leaves are equal, whatever was in flight at each kill.
+    let store = open_store(backend, dir.path());
+    let mut leaves = HashSet::new();
+    for bundle in 0..last_size.div_ceil(256) {
+        let body = store.bundle(bundle).unwrap().expect("bundle present");
+        let entries = parse_bundle(&body, entry_bundle_width(bundle, last_size)).unwrap();
+        for (i, entry) in entries.iter().enumerate() {
+            assert!(
+                leaves.insert(leaf_hash(entry)),
+                "leaf {} repeats an earlier leaf: dedup failed",
+                bundle * 256 + i as u64
+            );
+        }
+    }
+    assert_eq!(leaves.len() as u64, last_size);
+    drop(store);
 
     // The log keeps accepting entries after all those kills.
     let log = Log::open(
@@ -208,6 +278,7 @@ fn crash_loop(backend: &str, default_iterations: u64) {
         .unwrap();
     assert_eq!(receipt[0].index, last_size);
     eprintln!(
-        "{backend}: {iterations} kills, {total_acks} acknowledgements checked, final size {last_size}"
+        "{backend}: {iterations} kills, {total_acks} acknowledgements checked \
+         ({deduped_across_kills} answered from an earlier run), final size {last_size}"
     );
 }
