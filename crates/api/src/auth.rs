@@ -2,7 +2,9 @@
 //!
 //! Tokens are kept only as SHA-256 digests and compared in constant time, so neither a
 //! memory dump nor response timing reveals a valid token. Every refusal is counted by reason
-//! and logged as a security event with the peer's address.
+//! and logged as a security event with the peer's address, up to a rate: a peer that can
+//! reach the write port must not be able to flood the log (and the disk under it) with
+//! refusals; the lines over the rate are counted and summarised.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::line_budget::LineBudget;
 
 /// SHA-256 of a bearer token, the only form in which tokens are stored.
 pub fn token_digest(token: &str) -> [u8; 32] {
@@ -54,10 +57,24 @@ impl AccessPolicy {
     }
 }
 
+/// At most this many security events are logged per second; the metric counts them all.
+const SECURITY_LINES_PER_SECOND: u32 = 20;
+
 /// Counts and logs a refused request.
 pub fn security_event(peer: SocketAddr, reason: &'static str, detail: &str) {
     metrics::counter!("cairn_auth_failures_total", "reason" => reason).increment(1);
-    tracing::warn!(target: "cairn::security", %peer, reason, detail, "write port refused a request");
+    static BUDGET: LineBudget = LineBudget::new(SECURITY_LINES_PER_SECOND);
+    let verdict = BUDGET.admit();
+    if verdict.suppressed_before > 0 {
+        tracing::warn!(
+            target: "cairn::security",
+            suppressed = verdict.suppressed_before,
+            "write port refused more requests than it logs; see cairn_auth_failures_total"
+        );
+    }
+    if verdict.log {
+        tracing::warn!(target: "cairn::security", %peer, reason, detail, "write port refused a request");
+    }
 }
 
 /// Middleware: allow-list first (403), then the bearer token (401).

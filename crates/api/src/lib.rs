@@ -8,6 +8,7 @@ pub mod auth;
 mod connections;
 pub mod error;
 pub mod internal;
+pub mod line_budget;
 pub mod proof_text;
 pub mod public;
 pub mod server;

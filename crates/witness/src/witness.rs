@@ -16,13 +16,16 @@
 //! Rows 5–9 are re-run against the fresh state whenever the compare-and-swap loses a race,
 //! which is what makes the check in row 5 and the write one atomic step. Validly signed
 //! checkpoints that contradict what was cosigned (a different root at the stored size, a
-//! failing proof, a non-empty root at size 0) are logged at `warn` and kept as [`Evidence`];
-//! they are never cosigned. [`Witness::add_checkpoint`] blocks (ed25519, fsync); the HTTP layer
+//! non-empty root at size 0) are logged at `warn` and kept as [`Evidence`]; they are never
+//! cosigned. A failing consistency proof is only counted: the proof is the submitter's, not
+//! the log's. Lines that anyone can cause by replaying public checkpoints (rollbacks, a full
+//! evidence store) are rate-limited. [`Witness::add_checkpoint`] blocks (ed25519, fsync); the HTTP layer
 //! runs the checks on its workers and awaits a shared flush instead (`durable.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use cairn_api::line_budget::LineBudget;
 use cairn_note::{cosign, KeyAlgorithm, Note, NoteSignature, SignerKey, VerifierKey};
 use cairn_tree::{verify_consistency, Hash, VerifyError};
 
@@ -39,6 +42,10 @@ pub(crate) fn answer_needs_sync(result: &Result<Vec<NoteSignature>, WitnessError
 
 /// Target of the log lines about possible split views, so operators can route them apart.
 pub const EVIDENCE_TARGET: &str = "cairn_witness::evidence";
+
+/// Log-line budgets (per second) for refusals that anyone can repeat at will.
+static ROLLBACK_LINES: LineBudget = LineBudget::new(10);
+static FULL_STORE_LINES: LineBudget = LineBudget::new(1);
 
 /// A witness: its cosigning key, the logs it accepts, and its durable state.
 pub struct Witness {
@@ -230,13 +237,25 @@ impl Witness {
                     self.keep_evidence(req, Some(s), "same_size_different_root", body, now);
                 } else if cp.size < s.size {
                     metrics::counter!("cairn_witness_rollback_attempts_total").increment(1);
-                    tracing::warn!(
-                        target: EVIDENCE_TARGET,
-                        origin = %cp.origin,
-                        size = cp.size,
-                        stored_size = s.size,
-                        "refused a checkpoint older than the one already cosigned (rollback attempt or stale client)"
-                    );
+                    // Anyone can replay a log's old public checkpoints, so the lines are
+                    // budgeted; the metric counts every attempt.
+                    let verdict = ROLLBACK_LINES.admit();
+                    if verdict.suppressed_before > 0 {
+                        tracing::warn!(
+                            target: EVIDENCE_TARGET,
+                            suppressed = verdict.suppressed_before,
+                            "more rollback attempts than logged; see cairn_witness_rollback_attempts_total"
+                        );
+                    }
+                    if verdict.log {
+                        tracing::warn!(
+                            target: EVIDENCE_TARGET,
+                            origin = %cp.origin,
+                            size = cp.size,
+                            stored_size = s.size,
+                            "refused a checkpoint older than the one already cosigned (rollback attempt or stale client)"
+                        );
+                    }
                 }
             }
             return Err(WitnessError::Conflict { size: stored_size });
@@ -322,11 +341,16 @@ impl Witness {
         };
         match self.state.record_evidence(&evidence) {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                target: EVIDENCE_TARGET,
-                origin = %cp.origin,
-                "evidence store for this log is full; this record was not kept"
-            ),
+            Ok(false) => {
+                // Replaying one stored fork lands here every time once the store is full.
+                if FULL_STORE_LINES.admit().log {
+                    tracing::warn!(
+                        target: EVIDENCE_TARGET,
+                        origin = %cp.origin,
+                        "evidence store for this log is full; this record was not kept"
+                    )
+                }
+            }
             Err(e) => tracing::error!(
                 target: EVIDENCE_TARGET,
                 origin = %cp.origin,
