@@ -34,10 +34,10 @@ pub struct BenchArgs {
     #[arg(long, required_unless_present = "spawn")]
     pub public_url: Option<String>,
     /// Bearer token file for the write port.
-    #[arg(long, required_unless_present = "spawn")]
+    #[arg(long, required_unless_present = "spawn", conflicts_with = "spawn")]
     pub token_file: Option<PathBuf>,
     /// The log's verifier key (file or literal text): every sampled answer is checked with it.
-    #[arg(long, required_unless_present = "spawn")]
+    #[arg(long, required_unless_present = "spawn", conflicts_with = "spawn")]
     pub vkey: Option<String>,
     /// Concurrent writers.
     #[arg(long, default_value_t = 64)]
@@ -58,10 +58,11 @@ pub struct BenchArgs {
     /// `proofs`, `tiles` or `checkpoints`.
     #[arg(long, value_enum, default_value_t = ReadMixArg::Mixed)]
     pub read_mix: ReadMixArg,
-    /// How long to run, in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Stop after this many acknowledged entries instead (whichever comes first).
+    /// How long to run, in seconds. [default: 10, or no limit with --count]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stop after this many acknowledged entries (with --duration too: whichever comes
+    /// first).
     #[arg(long)]
     pub count: Option<u64>,
     /// Offered load in entries/s (open loop); without it writers go as fast as answered.
@@ -168,7 +169,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let token = std::fs::read_to_string(&token_file)
             .with_context(|| format!("cannot read {}", token_file.display()))?;
         let vkey = args.vkey.clone().expect("required by clap");
-        let vkey = std::fs::read_to_string(&vkey).unwrap_or(vkey);
+        // The key itself, or a file holding it; a path that cannot be read says so.
+        let vkey = if VerifierKey::parse(vkey.trim()).is_ok() {
+            vkey
+        } else {
+            std::fs::read_to_string(&vkey).with_context(|| {
+                format!("--vkey {vkey:?} is neither a verifier key nor a readable file")
+            })?
+        };
         (
             None,
             args.url.clone().expect("required by clap"),
@@ -181,8 +189,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.duplicates) {
         bail!("--duplicates must be between 0 and 1");
     }
-    if args.duration <= 0.0 {
-        bail!("--duration must be positive");
+    let duration = match (args.duration, args.count) {
+        (Some(d), _) if !(d.is_finite() && d > 0.0 && d < 1e9) => {
+            bail!("--duration must be a positive number of seconds")
+        }
+        (Some(d), _) => Some(Duration::from_secs_f64(d)),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            bail!("--rate must be a positive number of entries per second");
+        }
     }
     let config = BenchConfig {
         internal_url: internal.trim_end_matches('/').into(),
@@ -201,7 +219,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ReadMixArg::Tiles => cairn_loadgen::ReadMix::Tiles,
             ReadMixArg::Checkpoints => cairn_loadgen::ReadMix::Checkpoints,
         },
-        duration: Some(Duration::from_secs_f64(args.duration)),
+        duration,
         count: args.count,
         rate: args.rate,
         verify_one_in: args.verify_one_in,
@@ -223,6 +241,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if report.errors > 0 {
         bail!("{} requests failed", report.errors);
+    }
+    if let Some(count) = args.count {
+        if report.entries < count {
+            bail!(
+                "the run ended (--duration) after {} of the {count} entries asked for",
+                report.entries
+            );
+        }
     }
     Ok(())
 }

@@ -1615,6 +1615,27 @@ fn bench_spawn_with_each_read_mix() {
     assert_eq!(tiles["proofs_verified"], 0, "{tiles}");
     let err = failed(&run(&["bench", "--spawn", "--read-mix", "everything"]));
     assert!(err.contains("--read-mix"), "{err}");
+    // Refused before anything runs: a rate of 0 used to mean a writer asleep for days, a
+    // NaN duration a panic, and an unreadable key file was parsed as key text.
+    let err = failed(&run(&["bench", "--spawn", "--rate", "0"]));
+    assert!(err.contains("--rate"), "{err}");
+    let err = failed(&run(&["bench", "--spawn", "--duration", "NaN"]));
+    assert!(err.contains("--duration"), "{err}");
+    let err = failed(&run(&[
+        "bench",
+        "--url",
+        "http://127.0.0.1:9",
+        "--public-url",
+        "http://127.0.0.1:9",
+        "--token-file",
+        "/dev/null",
+        "--vkey",
+        "/no/such/log.vkey",
+    ]));
+    assert!(
+        err.contains("neither a verifier key nor a readable file"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ use cairn_note::VerifierKey;
 use serde::{Deserialize, Serialize};
 
 pub use stats::{LatencySummary, Recorder};
-pub use verify::Verifier;
+pub use verify::{ReceiptFields, Verifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -227,6 +227,8 @@ struct ReceiptJson {
     index: u64,
     leaf_hash: String,
     duplicate: bool,
+    tree_size: u64,
+    root_hash: String,
     inclusion_proof: Vec<String>,
     checkpoint: String,
 }
@@ -276,6 +278,12 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         })?;
     let shared = Arc::new(Shared {
         verifier: Verifier::new(cfg.vkey.clone()),
+        // Only the progress line drains a window, and only the writers'.
+        writes: if cfg.progress {
+            Recorder::windowed()
+        } else {
+            Recorder::default()
+        },
         cfg,
         http,
         stop: AtomicBool::new(false),
@@ -290,7 +298,6 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         next_entry: AtomicU64::new(0),
         tree_size: AtomicU64::new(0),
         first_error: Mutex::new(None),
-        writes: Recorder::default(),
         read_lat: Recorder::default(),
     });
     // The starting tree size, so readers know which indices exist; also checks the key.
@@ -323,7 +330,10 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         }
     }
     for t in tasks {
-        let _ = t.await;
+        if let Err(e) = t.await {
+            // A panicked task would otherwise just read as less throughput.
+            shared.fail(format!("a load task failed: {e}"));
+        }
     }
     if let Some(p) = progress {
         p.abort();
@@ -394,6 +404,10 @@ async fn get_bytes(s: &Shared, url: &str, accept: Option<&str>) -> Result<Vec<u8
     Ok(body.to_vec())
 }
 
+/// A pause after a failed request, so that a misconfigured run (a wrong token, a server
+/// that is down) does not spin through millions of failures on the cores the server shares.
+const FAILURE_BACKOFF: Duration = Duration::from_millis(10);
+
 async fn writer(s: Arc<Shared>, id: usize) {
     let mut rng = 0x2545_f491_4f6c_dd1d ^ ((id as u64 + 1) << 17) ^ s.cfg.run_id;
     let per_writer_interval = s.cfg.rate.map(|r| {
@@ -413,9 +427,17 @@ async fn writer(s: Arc<Shared>, id: usize) {
     };
     while !s.should_stop() {
         if per_writer_interval.is_some() {
-            let now = Instant::now();
-            if due > now {
-                tokio::time::sleep(due - now).await;
+            // In slices, so that a stop is noticed within 20 ms at any rate, and nothing is
+            // sent after it.
+            loop {
+                let now = Instant::now();
+                if due <= now || s.should_stop() {
+                    break;
+                }
+                tokio::time::sleep((due - now).min(Duration::from_millis(20))).await;
+            }
+            if s.should_stop() {
+                break;
             }
         }
         let issued = if per_writer_interval.is_some() {
@@ -440,6 +462,7 @@ async fn writer(s: Arc<Shared>, id: usize) {
             Ok(r) => r,
             Err(e) => {
                 s.fail(format!("POST {url}: {e}"));
+                tokio::time::sleep(FAILURE_BACKOFF).await;
                 continue;
             }
         };
@@ -448,6 +471,7 @@ async fn writer(s: Arc<Shared>, id: usize) {
             Ok(b) => b,
             Err(e) => {
                 s.fail(format!("POST {url}: {e}"));
+                tokio::time::sleep(FAILURE_BACKOFF).await;
                 continue;
             }
         };
@@ -464,6 +488,7 @@ async fn writer(s: Arc<Shared>, id: usize) {
                     .take(200)
                     .collect::<String>()
             ));
+            tokio::time::sleep(FAILURE_BACKOFF).await;
             continue;
         }
         s.writes.record(issued.elapsed());
@@ -499,13 +524,15 @@ async fn writer(s: Arc<Shared>, id: usize) {
                 s.duplicates.fetch_add(1, Ordering::Relaxed);
             }
             if n.is_multiple_of(s.cfg.verify_one_in.max(1)) {
-                match s.verifier.receipt(
-                    entry,
-                    r.index,
-                    &r.leaf_hash,
-                    &r.inclusion_proof,
-                    r.checkpoint.as_bytes(),
-                ) {
+                let fields = ReceiptFields {
+                    index: r.index,
+                    leaf_hex: &r.leaf_hash,
+                    tree_size: r.tree_size,
+                    root_b64: &r.root_hash,
+                    proof: &r.inclusion_proof,
+                    note: r.checkpoint.as_bytes(),
+                };
+                match s.verifier.receipt(entry, &fields) {
                     Ok(size) => {
                         s.tree_size.fetch_max(size, Ordering::Relaxed);
                         s.receipts_verified.fetch_add(1, Ordering::Relaxed);
@@ -585,6 +612,12 @@ async fn reader(s: Arc<Shared>, id: usize) {
             Ok(()) => {
                 s.reads.fetch_add(1, Ordering::Relaxed);
                 s.read_lat.record(started.elapsed());
+            }
+            // A wrong answer (a bad signature, a malformed proof, a tile of the wrong size)
+            // ends the run, as a bad receipt does; a failed request is only counted.
+            Err(BenchError::Verification(e)) => {
+                s.errors.fetch_add(1, Ordering::Relaxed);
+                s.verifier.fail(e);
             }
             Err(e) => s.fail(e),
         }

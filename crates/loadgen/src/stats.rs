@@ -37,22 +37,37 @@ impl LatencySummary {
     }
 }
 
+/// All samples; with [`Recorder::windowed`], also the window since the last
+/// [`Recorder::take_recent`] (only for a recorder whose window someone drains: the samples
+/// would pile up twice otherwise).
 #[derive(Default)]
 pub struct Recorder {
     all: Mutex<Vec<u32>>,
-    recent: Mutex<Vec<u32>>,
+    recent: Option<Mutex<Vec<u32>>>,
 }
 
 impl Recorder {
+    pub fn windowed() -> Self {
+        Recorder {
+            all: Mutex::default(),
+            recent: Some(Mutex::default()),
+        }
+    }
+
     pub fn record(&self, d: Duration) {
         let us = d.as_micros().min(u128::from(u32::MAX)) as u32;
         self.all.lock().unwrap().push(us);
-        self.recent.lock().unwrap().push(us);
+        if let Some(recent) = &self.recent {
+            recent.lock().unwrap().push(us);
+        }
     }
 
     /// Percentiles of the samples since the last call.
     pub fn take_recent(&self) -> LatencySummary {
-        let mut recent = std::mem::take(&mut *self.recent.lock().unwrap());
+        let Some(recent) = &self.recent else {
+            return LatencySummary::default();
+        };
+        let mut recent = std::mem::take(&mut *recent.lock().unwrap());
         LatencySummary::of(&mut recent)
     }
 
@@ -81,11 +96,16 @@ mod tests {
 
     #[test]
     fn recent_window_drains() {
-        let r = Recorder::default();
+        let r = Recorder::windowed();
         r.record(Duration::from_millis(2));
         r.record(Duration::from_millis(4));
         assert_eq!(r.take_recent().count, 2);
         assert_eq!(r.take_recent().count, 0);
         assert_eq!(r.summary().count, 2);
+        // Without a window, nothing is kept twice.
+        let plain = Recorder::default();
+        plain.record(Duration::from_millis(2));
+        assert_eq!(plain.take_recent().count, 0);
+        assert_eq!(plain.summary().count, 1);
     }
 }

@@ -1,11 +1,25 @@
-//! Checking what the log answers: checkpoint signatures (each distinct note verified once),
-//! leaf hashes and inclusion proofs. The first failure is kept and ends the run.
+//! Checking what the log answers: checkpoints (each distinct note verified once, with the
+//! same checks as Cairn's client: origin, signature, the empty tree's root), leaf hashes,
+//! the size and root a receipt claims, and inclusion proofs. The first failure is kept and
+//! ends the run.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use cairn_note::{open_checkpoint, Checkpoint, VerifierKey};
+use cairn_client::verify_checkpoint;
+use cairn_note::{Checkpoint, VerifierKey};
 use cairn_tree::{leaf_hash, verify_inclusion, Hash};
+
+/// A receipt's fields as the write port answers them.
+#[derive(Clone, Copy, Debug)]
+pub struct ReceiptFields<'a> {
+    pub index: u64,
+    pub leaf_hex: &'a str,
+    pub tree_size: u64,
+    pub root_b64: &'a str,
+    pub proof: &'a [String],
+    pub note: &'a [u8],
+}
 
 pub struct Verifier {
     vkey: VerifierKey,
@@ -43,7 +57,9 @@ impl Verifier {
         if let Some(cp) = self.seen.lock().unwrap().get(note) {
             return Ok(cp.clone());
         }
-        let (_, cp) = open_checkpoint(note, &self.vkey).map_err(|e| format!("checkpoint: {e}"))?;
+        let cp = verify_checkpoint(note, &self.vkey, None)
+            .map_err(|e| format!("checkpoint: {e}"))?
+            .checkpoint;
         let mut seen = self.seen.lock().unwrap();
         // Bounded: a long run publishes many checkpoints, and old ones are rarely seen again.
         if seen.len() > 4096 {
@@ -54,19 +70,27 @@ impl Verifier {
     }
 
     /// Verifies a receipt for `entry`; returns the checkpoint's size.
-    pub fn receipt(
-        &self,
-        entry: &[u8],
-        index: u64,
-        leaf_hex: &str,
-        proof: &[String],
-        note: &[u8],
-    ) -> Result<u64, String> {
+    pub fn receipt(&self, entry: &[u8], r: &ReceiptFields<'_>) -> Result<u64, String> {
+        let ReceiptFields {
+            index,
+            leaf_hex,
+            tree_size,
+            root_b64,
+            proof,
+            note,
+        } = *r;
         let leaf = leaf_hash(entry);
         if leaf.to_hex() != leaf_hex {
             return Err(format!("leaf hash {leaf_hex} is not the entry's {leaf}"));
         }
         let cp = self.checkpoint(note)?;
+        if cp.size != tree_size || cp.root.to_base64() != root_b64 {
+            return Err(format!(
+                "the receipt claims size {tree_size} and root {root_b64}, its checkpoint says {} and {}",
+                cp.size,
+                cp.root.to_base64()
+            ));
+        }
         self.check_path(&leaf, index, cp.size, proof, &cp)?;
         Ok(cp.size)
     }
@@ -141,16 +165,69 @@ mod tests {
             .collect();
         let v = Verifier::new(key.verifier());
         let hex = leaves[1].to_hex();
-        assert_eq!(v.receipt(&entries[1], 1, &hex, &proof, &note), Ok(3));
-        assert!(v.receipt(&entries[0], 1, &hex, &proof, &note).is_err());
-        assert!(v.receipt(&entries[1], 2, &hex, &proof, &note).is_err());
+        let root_b64 = root.to_base64();
+        let good = ReceiptFields {
+            index: 1,
+            leaf_hex: &hex,
+            tree_size: 3,
+            root_b64: &root_b64,
+            proof: &proof,
+            note: &note,
+        };
+        assert_eq!(v.receipt(&entries[1], &good), Ok(3));
+        assert!(v.receipt(&entries[0], &good).is_err());
+        assert!(v
+            .receipt(&entries[1], &ReceiptFields { index: 2, ..good })
+            .is_err());
         let mut bad = proof.clone();
         bad.swap(0, 1);
-        assert!(v.receipt(&entries[1], 1, &hex, &bad, &note).is_err());
+        assert!(v
+            .receipt(
+                &entries[1],
+                &ReceiptFields {
+                    proof: &bad,
+                    ..good
+                }
+            )
+            .is_err());
+        // The size and root the receipt states must be its checkpoint's.
+        assert!(v
+            .receipt(
+                &entries[1],
+                &ReceiptFields {
+                    tree_size: 4,
+                    ..good
+                }
+            )
+            .is_err());
+        let other_root = leaves[0].to_base64();
+        assert!(v
+            .receipt(
+                &entries[1],
+                &ReceiptFields {
+                    root_b64: &other_root,
+                    ..good
+                }
+            )
+            .is_err());
         let other = SignerKey::generate("bench.test/log", KeyAlgorithm::Ed25519).unwrap();
         assert!(Verifier::new(other.verifier())
-            .receipt(&entries[1], 1, &hex, &proof, &note)
+            .receipt(&entries[1], &good)
             .is_err());
         assert!(v.proof(&hex, 1, 4, &proof, &note).is_err());
+        // A checkpoint signed for another origin, by a key of that name, is refused too.
+        let stranger = SignerKey::generate("other.test/log", KeyAlgorithm::Ed25519).unwrap();
+        let foreign = cairn_note::sign_note(&cp.to_text(), &[&stranger])
+            .unwrap()
+            .to_bytes();
+        assert!(Verifier::new(stranger.verifier())
+            .receipt(
+                &entries[1],
+                &ReceiptFields {
+                    note: &foreign,
+                    ..good
+                }
+            )
+            .is_err());
     }
 }
