@@ -94,11 +94,21 @@ mod tests {
     use crate::state::{Cas, Evidence, LogState};
     use std::sync::atomic::AtomicBool;
 
-    /// Counts syncs, and fails them on demand.
+    /// Counts syncs, and fails them on demand. Also numbers writes, and remembers the last
+    /// write that a completed sync had started after: what is durable.
     #[derive(Default)]
     struct CountingState {
         syncs: AtomicU64,
         fail: AtomicBool,
+        writes: AtomicU64,
+        durable_through: AtomicU64,
+    }
+
+    impl CountingState {
+        /// A write (a compare-and-swap, in the witness); returns its number.
+        fn write(&self) -> u64 {
+            self.writes.fetch_add(1, Ordering::SeqCst) + 1
+        }
     }
 
     impl WitnessState for CountingState {
@@ -120,11 +130,14 @@ mod tests {
             Ok(Vec::new())
         }
         fn sync(&self) -> Result<(), StateError> {
+            // A sync makes durable what was written before it started.
+            let covers = self.writes.load(Ordering::SeqCst);
             std::thread::sleep(std::time::Duration::from_millis(5));
             self.syncs.fetch_add(1, Ordering::SeqCst);
             if self.fail.load(Ordering::SeqCst) {
                 return Err(StateError::Backend("disk on fire".into()));
             }
+            self.durable_through.fetch_max(covers, Ordering::SeqCst);
             Ok(())
         }
     }
@@ -134,17 +147,26 @@ mod tests {
         let state = Arc::new(CountingState::default());
         let gate = Arc::new(DurableGate::start(state.clone()).unwrap());
         let waiters: Vec<_> = (0..200)
-            .map(|_| {
+            .map(|i| {
                 let gate = gate.clone();
-                tokio::spawn(async move { gate.wait().await })
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    let mine = state.write();
+                    gate.wait().await.unwrap();
+                    // Released only once a sync that started after this write has finished.
+                    let durable = state.durable_through.load(Ordering::SeqCst);
+                    assert!(durable >= mine, "write {mine} released at {durable}");
+                })
             })
             .collect();
         for w in waiters {
-            w.await.unwrap().unwrap();
+            w.await.unwrap();
         }
         let syncs = state.syncs.load(Ordering::SeqCst);
-        // Every waiter needs a sync that started after its ticket, but 200 waiters within a
-        // few 5 ms syncs must not need 200 of them.
+        // 200 waiters within a few 5 ms syncs must not need 200 of them.
         assert!((1..100).contains(&syncs), "{syncs} syncs for 200 waiters");
     }
 
