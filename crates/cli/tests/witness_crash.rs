@@ -246,11 +246,13 @@ fn a_killed_witness_never_forgets_a_cosigned_size() {
 
         // Drive every log concurrently until the kill.
         let stop = Arc::new(AtomicBool::new(false));
+        let killed = Arc::new(AtomicBool::new(false));
         let tasks: Vec<_> = logs
             .iter()
             .enumerate()
             .map(|(i, log)| {
                 let (log, http, url, stop) = (log.clone(), http.clone(), url.clone(), stop.clone());
+                let killed = killed.clone();
                 let mut rng = seed ^ ((i as u64 + 1) * 0x9e37_79b9);
                 rt.spawn(async move {
                     let mut acked = 0u64;
@@ -271,7 +273,14 @@ fn a_killed_witness_never_forgets_a_cosigned_size() {
                                 panic!("unexpected 409 ({stored}) for a sole writer")
                             }
                             // The kill: the answer never came, so nothing was acknowledged.
-                            Err(_) => break,
+                            // Before the kill, a failed request is the witness failing.
+                            Err(e) => {
+                                assert!(
+                                    killed.load(Ordering::SeqCst),
+                                    "request failed before the kill: {e:?}"
+                                );
+                                break;
+                            }
                         }
                     }
                     acked
@@ -281,6 +290,7 @@ fn a_killed_witness_never_forgets_a_cosigned_size() {
         let run = Duration::from_millis(50 + next(&mut seed) % 400);
         let started = Instant::now();
         std::thread::sleep(run);
+        killed.store(true, Ordering::SeqCst);
         drop(child); // SIGKILL
         stop.store(true, Ordering::SeqCst);
         for task in tasks {

@@ -28,7 +28,7 @@ fn killed_witness_keeps_every_acknowledged_size() {
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut acked: HashMap<String, u64> = HashMap::new();
@@ -48,6 +48,12 @@ fn killed_witness_keeps_every_acknowledged_size() {
             break;
         }
     }
+    // A child that died on its own (a panic after its acknowledgements) is a failure, not a
+    // kill; it runs far longer than the 400 acknowledgements waited for.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the witness child exited before it was killed"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(count >= 100, "the child acknowledged only {count} requests");
