@@ -38,8 +38,9 @@ fn round_trips_are_exact() {
 
 #[test]
 fn reads_the_layout_go_writes() {
-    // Byte for byte what `TLogProof.Marshal` produces: header, extra, index, hashes, blank
-    // line, checkpoint verbatim.
+    // The layout of the spec and of Go's `TLogProof.Marshal` (header, extra, index, hashes,
+    // blank line, checkpoint verbatim), written out by hand from them: no tlog-proof vector
+    // produced by Go or another implementation exists to copy.
     let note = checkpoint_note();
     let h = leaf_hash(b"sibling");
     let mut text = format!(
