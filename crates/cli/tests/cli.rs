@@ -1638,6 +1638,30 @@ fn bench_spawn_with_each_read_mix() {
     );
 }
 
+/// Open loop beyond what the server can take: the requests still due at the end are
+/// reported and counted in the latency, not silently dropped.
+#[test]
+fn bench_open_loop_counts_what_it_could_not_send() {
+    let out = ok(&run(&[
+        "bench",
+        "--spawn",
+        "--writers",
+        "1",
+        "--rate",
+        "1000000",
+        "--duration",
+        "1",
+        "--quiet",
+        "--json",
+    ]));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let unsent = report["unsent"].as_u64().unwrap();
+    let requests = report["requests"].as_u64().unwrap();
+    assert!(unsent > requests, "{report}");
+    let latencies = report["write_latency_ms"]["count"].as_u64().unwrap();
+    assert_eq!(latencies, requests + unsent, "{report}");
+}
+
 #[test]
 fn monitor_remembers_a_checkpoint_the_log_will_not_prove() {
     let rt = Runtime::new().unwrap();
