@@ -192,22 +192,23 @@ async fn latest_checkpoint(State(s): State<AppState>, Path(origin_hash): Path<St
     else {
         return not_found();
     };
-    let witness = s.witness.clone();
-    match tokio::task::spawn_blocking(move || witness.latest_by_hash(&hash)).await {
-        Ok(Ok(Some(note))) => {
+    // Durable before it is published, through the shared flusher: a thread and a sync per
+    // request would let anyone who can send GETs pile up blocking threads and fsyncs.
+    let found = match s.witness.latest_by_hash_unsynced(&hash) {
+        Ok(Some(note)) => s.durable.wait().await.map(|()| Some(note)),
+        other => other,
+    };
+    match found {
+        Ok(Some(note)) => {
             let mut resp = text(StatusCode::OK, note);
             // A tree head changes: keep caches from serving an old one for long.
             resp.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
-        Ok(Ok(None)) => not_found(),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "reading witness state failed");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-        }
+        Ok(None) => not_found(),
         Err(e) => {
-            tracing::error!(error = %e, "checkpoint task failed");
+            tracing::error!(error = %e, "reading witness state failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
         }
     }

@@ -150,14 +150,25 @@ impl Witness {
 
     /// The latest cosigned checkpoint of the log whose origin hashes to `origin_hash`.
     pub fn latest_by_hash(&self, origin_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StateError> {
+        let stored = self.latest_by_hash_unsynced(origin_hash)?;
+        // The note may come from a swap whose flush is still under way: publish it only
+        // once it is durable.
+        if stored.is_some() {
+            self.state.sync()?;
+        }
+        Ok(stored)
+    }
+
+    /// [`Witness::latest_by_hash`] without the sync: the caller must make the state durable
+    /// (a flush that starts after this call) before publishing the note.
+    pub fn latest_by_hash_unsynced(
+        &self,
+        origin_hash: &[u8; 32],
+    ) -> Result<Option<Vec<u8>>, StateError> {
         let Some(origin) = self.logs.origin_for_hash(origin_hash) else {
             return Ok(None);
         };
-        let stored = self.state.load(origin)?;
-        // The note may come from a swap whose flush is still under way: publish it only
-        // once it is durable.
-        self.state.sync()?;
-        Ok(stored.map(|s| s.note))
+        Ok(self.state.load(origin)?.map(|s| s.note))
     }
 
     fn process(&self, body: &[u8], now: u64) -> Result<Vec<NoteSignature>, WitnessError> {

@@ -3,12 +3,16 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Request, StatusCode};
-use cairn_witness::{checkpoint_path, router, Witness, MAX_REQUEST_SIZE};
-use common::{log_key, memory_witness, Tree};
+use cairn_witness::{
+    checkpoint_path, router, Cas, Evidence, LogState, MemoryState, StateError, Witness,
+    WitnessState, MAX_REQUEST_SIZE,
+};
+use common::{log_key, memory_witness, witness_for, witness_key, Tree};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::ServiceExt as _;
 
@@ -83,6 +87,62 @@ async fn monitoring_checkpoint_by_origin_hash() {
     let upper = format!("/{}", checkpoint_path(ORIGIN).to_uppercase())
         .replace("/CHECKPOINT", "/checkpoint");
     assert_eq!(call(&app, get(&upper)).await.0, StatusCode::OK);
+}
+
+/// A memory state whose sync can be made to fail.
+#[derive(Default)]
+struct FlakySync {
+    inner: MemoryState,
+    fail: AtomicBool,
+}
+
+impl WitnessState for FlakySync {
+    fn load(&self, origin: &str) -> Result<Option<LogState>, StateError> {
+        self.inner.load(origin)
+    }
+    fn compare_and_swap(
+        &self,
+        origin: &str,
+        expected: Option<&LogState>,
+        new: &LogState,
+    ) -> Result<Cas, StateError> {
+        self.inner.compare_and_swap(origin, expected, new)
+    }
+    fn record_evidence(&self, evidence: &Evidence) -> Result<bool, StateError> {
+        self.inner.record_evidence(evidence)
+    }
+    fn evidence(&self, origin: &str) -> Result<Vec<Evidence>, StateError> {
+        self.inner.evidence(origin)
+    }
+    fn sync(&self) -> Result<(), StateError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StateError::Backend("disk on fire".into()));
+        }
+        self.inner.sync()
+    }
+}
+
+/// The monitoring checkpoint is published only once the state holding it is durable.
+#[tokio::test]
+async fn monitoring_checkpoint_waits_for_durability() {
+    let key = log_key(ORIGIN, 1);
+    let state = Arc::new(FlakySync::default());
+    let w = Arc::new(witness_for(
+        witness_key("witness.example/w", 7),
+        &[key.verifier()],
+        state.clone(),
+    ));
+    let tree = Tree::new("http", 9);
+    let app = router(w.clone(), None);
+    let path = format!("/{}", checkpoint_path(ORIGIN));
+    w.add_checkpoint(&tree.request(&key, 0, 7), 1).unwrap();
+    assert_eq!(call(&app, get(&path)).await.0, StatusCode::OK);
+    state.fail.store(true, Ordering::SeqCst);
+    let (status, _, body) = call(&app, get(&path)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!String::from_utf8_lossy(&body).contains(ORIGIN));
+    state.fail.store(false, Ordering::SeqCst);
+    assert_eq!(call(&app, get(&path)).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
