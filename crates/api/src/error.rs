@@ -157,14 +157,13 @@ impl From<LogError> for ApiError {
                     e.to_string(),
                 )
             },
-            LogError::SequencerFailed => {
-                let reference = log_internal(&e.to_string());
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "log_stopped",
-                    format!("{e} (reference {reference})"),
-                )
-            }
+            // Logged once, where the sequencer died; a line per refused request (or per
+            // health check) would let anyone flood the log.
+            LogError::SequencerFailed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_stopped",
+                e.to_string(),
+            ),
             LogError::LoggedWithoutReceipt { size, ref reason } => {
                 let reference = log_internal(&format!("receipts not built: {reason}"));
                 ApiError::new(

@@ -1,7 +1,8 @@
 //! A budget for log lines that outsiders can cause (refused requests, replayed checkpoints):
 //! whoever can reach a port must not be able to flood the log, and the disk under it, by
-//! repeating a refused request. Lines over the budget are counted and summarised once the
-//! next window opens; metrics still count every event.
+//! repeating a refused request. Lines over the budget are counted and reported with the
+//! first event of a later window (a flood that stops is summarised only by the next event;
+//! metrics count every event as it happens).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -237,11 +237,13 @@ impl Client {
                 .request(Method::POST, path, content_type, Some(body.clone()))
                 .await
             {
+                // `log_stopped` will not pass by itself: the server needs a restart.
                 Err(ClientError::Status {
                     status: 503,
                     retry_after,
+                    code,
                     ..
-                }) if attempt < SUBMIT_RETRIES => {
+                }) if attempt < SUBMIT_RETRIES && code != "log_stopped" => {
                     attempt += 1;
                     let wait = retry_after.unwrap_or(Duration::from_secs(1));
                     tokio::time::sleep(wait.min(MAX_RETRY_WAIT)).await;

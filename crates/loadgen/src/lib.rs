@@ -324,11 +324,28 @@ pub async fn run(cfg: BenchConfig) -> Result<BenchReport, BenchError> {
         .progress
         .then(|| tokio::spawn(progress(shared.clone(), started)));
     let deadline = shared.cfg.duration.map(|d| started + d);
+    // Without a time limit, a run that stops making progress (a wrong token, a server that
+    // went away) would never end.
+    let mut progress_at = (Instant::now(), 0u64);
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         if shared.should_stop() || deadline.is_some_and(|d| Instant::now() >= d) {
             shared.stop.store(true, Ordering::Relaxed);
             break;
+        }
+        if deadline.is_none() {
+            let done =
+                shared.entries.load(Ordering::Relaxed) + shared.reads.load(Ordering::Relaxed);
+            if done != progress_at.1 {
+                progress_at = (Instant::now(), done);
+            } else if progress_at.0.elapsed() >= STALL_LIMIT {
+                shared.fail(format!(
+                    "nothing was acknowledged or read for {} s; giving up",
+                    STALL_LIMIT.as_secs()
+                ));
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            }
         }
         // A verification failure ends the run at once: the numbers of a lying log are moot.
         if shared.verifier.failed() {
@@ -412,6 +429,22 @@ async fn get_bytes(s: &Shared, url: &str, accept: Option<&str>) -> Result<Vec<u8
     Ok(body.to_vec())
 }
 
+/// Whether an error body is Cairn's `log_stopped` (the sequencer died).
+fn is_log_stopped(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Code,
+    }
+    #[derive(Deserialize)]
+    struct Code {
+        code: String,
+    }
+    serde_json::from_slice::<Body>(body).is_ok_and(|b| b.error.code == "log_stopped")
+}
+
+/// How long a run without a time limit may go without any progress.
+const STALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// A pause after a failed request, so that a misconfigured run (a wrong token, a server
 /// that is down) does not spin through millions of failures on the cores the server shares.
 const FAILURE_BACKOFF: Duration = Duration::from_millis(10);
@@ -486,6 +519,12 @@ async fn writer(s: Arc<Shared>, id: usize) {
                 continue;
             }
         };
+        if status.as_u16() == 503 && is_log_stopped(&body) {
+            // Not overload: the log will take nothing until it is restarted.
+            s.fail(format!("POST {url}: 503 log_stopped"));
+            s.stop.store(true, Ordering::Relaxed);
+            break;
+        }
         if status.as_u16() == 503 {
             s.overloaded.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -643,7 +682,10 @@ async fn reader(s: Arc<Shared>, id: usize) {
                 s.errors.fetch_add(1, Ordering::Relaxed);
                 s.verifier.fail(e);
             }
-            Err(e) => s.fail(e),
+            Err(e) => {
+                s.fail(e);
+                tokio::time::sleep(FAILURE_BACKOFF).await;
+            }
         }
     }
 }

@@ -261,9 +261,9 @@ impl Log {
     }
 
     /// A reply that never came means the sequencer died: a shutdown answers everything it
-    /// accepted before it stops.
+    /// accepted before it stops. (The sequencer's own guard marks the log failed for
+    /// [`Log::accepting`]; a submitter only reports it.)
     fn sequencer_died(&self) -> LogError {
-        self.shared.sequencer_failed.store(true, Ordering::Release);
         LogError::SequencerFailed
     }
 
@@ -451,6 +451,13 @@ impl Drop for PanicWatch {
     }
 }
 
+/// A batch being written: the sizes before and after it, and its checkpoint.
+struct Attempt {
+    old_size: u64,
+    new_size: u64,
+    note: Vec<u8>,
+}
+
 struct Sequencer {
     shared: Arc<Shared>,
     signer: Arc<LogSigner>,
@@ -461,7 +468,7 @@ struct Sequencer {
     held: Option<Request>,
     /// The tree size and checkpoint of the batch being written, to tell after a failed write
     /// whether it landed anyway.
-    attempt: Option<(u64, Vec<u8>)>,
+    attempt: Option<Attempt>,
 }
 
 impl Sequencer {
@@ -578,28 +585,39 @@ impl Sequencer {
                 // batch, say the entries are logged; a client told "failed" would retry,
                 // and without dedup log them twice.
                 let landed = match self.reload() {
-                    Ok(head) => attempt.filter(|(size, note)| {
-                        head >= *size
-                            && self.shared.store.checkpoint(*size).ok().flatten().as_ref()
-                                == Some(note)
+                    Ok(head) => attempt.filter(|a| {
+                        head >= a.new_size
+                            && self
+                                .shared
+                                .store
+                                .checkpoint(a.new_size)
+                                .ok()
+                                .flatten()
+                                .as_ref()
+                                == Some(&a.note)
                     }),
                     Err(reload) => {
                         tracing::error!(error = %reload, "cannot reload log state after a failure; keeping the last good state");
                         None
                     }
                 };
-                if let Some((size, _)) = landed {
+                if let Some(a) = &landed {
                     tracing::error!(
                         entries = n,
-                        size,
+                        size = a.new_size,
                         "the failed batch is in the store after all"
                     );
+                    // Its new leaves are in the log: counted as a successful batch's are.
+                    let new = a.new_size - a.old_size;
+                    self.shared.stats.entries.fetch_add(new, Ordering::Relaxed);
+                    metrics::counter!("cairn_entries_total").increment(new);
+                    metrics::gauge!("cairn_tree_size").set(a.new_size as f64);
                     metrics::counter!("cairn_receipt_failures_total").increment(1);
                 }
                 for req in batch {
-                    let _ = req.reply.send(Err(match landed {
-                        Some((size, _)) => LogError::LoggedWithoutReceipt {
-                            size,
+                    let _ = req.reply.send(Err(match &landed {
+                        Some(a) => LogError::LoggedWithoutReceipt {
+                            size: a.new_size,
                             reason: format!("the store reported a failure after writing: {e}"),
                         },
                         None => {
@@ -674,7 +692,11 @@ impl Sequencer {
                 .signer
                 .sign(appended.integration.new_size, appended.root)?;
             appended.integration.checkpoint = cp.note.clone();
-            self.attempt = Some((appended.integration.new_size, cp.note.clone()));
+            self.attempt = Some(Attempt {
+                old_size: appended.integration.old_size,
+                new_size: appended.integration.new_size,
+                note: cp.note.clone(),
+            });
             store.integrate(&appended.integration)?;
             // Durable: from here on the batch is part of the log.
             self.state = appended.state;

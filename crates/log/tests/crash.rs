@@ -137,21 +137,23 @@ fn crash_loop(backend: &str, default_iterations: u64) {
         let reader = std::thread::spawn(move || {
             let mut out = ChildOutput::default();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line == "ready" {
-                    let _ = ready_tx.send(());
-                } else if let Some(fail) = line.strip_prefix("fail ") {
+                if let Some(fail) = line.strip_prefix("fail ") {
                     out.failures.push(fail.to_owned());
                 } else if let Some(ack) = parse_ack(&line) {
+                    if out.acks.is_empty() {
+                        let _ = ready_tx.send(());
+                    }
                     out.acks.push(ack);
                 }
             }
             out
         });
-        // Once the log is open, let it ingest a varying amount.
+        // Once the log is open and acknowledging (a first fsync can be slow on a busy
+        // machine), let it ingest a varying amount more.
         ready_rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("run {run}: the child never opened the log"));
-        std::thread::sleep(Duration::from_millis(100 + next_random(400)));
+            .unwrap_or_else(|_| panic!("run {run}: the child acknowledged nothing in 60 s"));
+        std::thread::sleep(Duration::from_millis(50 + next_random(400)));
         assert!(
             child.try_wait().unwrap().is_none(),
             "run {run}: the child exited before it was killed"

@@ -148,19 +148,9 @@ impl Witness {
         }
     }
 
-    /// The latest cosigned checkpoint of the log whose origin hashes to `origin_hash`.
-    pub fn latest_by_hash(&self, origin_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StateError> {
-        let stored = self.latest_by_hash_unsynced(origin_hash)?;
-        // The note may come from a swap whose flush is still under way: publish it only
-        // once it is durable.
-        if stored.is_some() {
-            self.state.sync()?;
-        }
-        Ok(stored)
-    }
-
-    /// [`Witness::latest_by_hash`] without the sync: the caller must make the state durable
-    /// (a flush that starts after this call) before publishing the note.
+    /// The latest cosigned checkpoint of the log whose origin hashes to `origin_hash`, as
+    /// stored. It may come from a swap whose flush is still under way: the caller must make
+    /// the state durable (a flush that starts after this call) before publishing it.
     pub fn latest_by_hash_unsynced(
         &self,
         origin_hash: &[u8; 32],
@@ -354,10 +344,12 @@ impl Witness {
             Ok(true) => {}
             Ok(false) => {
                 // Replaying one stored fork lands here every time once the store is full.
-                if FULL_STORE_LINES.admit().log {
+                let verdict = FULL_STORE_LINES.admit();
+                if verdict.log {
                     tracing::warn!(
                         target: EVIDENCE_TARGET,
                         origin = %cp.origin,
+                        not_kept_before = verdict.suppressed_before,
                         "evidence store for this log is full; this record was not kept"
                     )
                 }

@@ -1,7 +1,7 @@
 //! Test harness for the crash-safety test (`tests/crash.rs`), not a user-facing tool.
 //!
 //! Opens a log in the given directory (on sled, or on fjall when the optional fifth argument
-//! says `fjall`) with the given signer key, prints `ready`, and submits entries from several
+//! says `fjall`) with the given signer key and submits entries from several
 //! threads as fast as it can, printing one line per acknowledged entry:
 //! `ack <index> <leaf hash hex> <checkpoint size> <checkpoint root hex> <duplicate>`, where
 //! the leaf hash is computed here from the bytes submitted (not taken from the receipt), and
@@ -56,11 +56,6 @@ fn main() {
     };
     let log = Arc::new(Log::open(store, signer, config).expect("open log"));
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
-    {
-        let mut out = stdout.lock().unwrap();
-        writeln!(out, "ready").unwrap();
-        out.flush().unwrap();
-    }
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let log = log.clone();
