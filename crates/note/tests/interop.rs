@@ -151,14 +151,22 @@ proptest! {
     }
 
     /// On arbitrary input both parsers agree on structure, except where Cairn is stricter
-    /// by design (canonical base64, 255-byte names).
+    /// by design (canonical base64, 255-byte names): in both directions.
     #[test]
     fn parsers_agree_on_arbitrary_notes(input in note_like()) {
         let ours = Note::parse(input.as_bytes());
         let theirs = sn::Note::from_bytes(input.as_bytes());
-        if let Ok(n) = &ours {
-            prop_assert!(theirs.is_ok(), "accepted only here: {input:?}");
-            prop_assert_eq!(n.to_bytes(), theirs.unwrap().to_bytes());
+        match (&ours, theirs) {
+            (Ok(n), Ok(t)) => prop_assert_eq!(n.to_bytes(), t.to_bytes()),
+            (Ok(_), Err(e)) => prop_assert!(false, "accepted only here ({e}): {input:?}"),
+            (Err(e), Ok(_)) => prop_assert!(
+                matches!(
+                    e,
+                    NoteError::InvalidBase64 | NoteError::InvalidName(NameError::TooLong)
+                ),
+                "refused only here ({e}): {input:?}"
+            ),
+            (Err(_), Err(_)) => {}
         }
     }
 }
