@@ -51,15 +51,18 @@ pub fn run(args: VerifyStoreArgs) -> Result<ExitCode> {
             "entries_checked": report.entries_checked,
             "tiles_checked": report.tiles_checked,
             "checkpoints_checked": report.checkpoints_checked,
+            "cosigned_checked": report.cosigned_checked,
             "index_entries_checked": report.index_entries_checked,
             "problem": report.problem.as_ref().map(ToString::to_string),
         }));
     } else {
         println!(
-            "checked {} entries, {} tiles, {} checkpoints and {} index entries of tree size {}",
+            "checked {} entries, {} tiles, {} checkpoints, {} cosigned checkpoints and {} index \
+             entries of tree size {}",
             report.entries_checked,
             report.tiles_checked,
             report.checkpoints_checked,
+            report.cosigned_checked,
             report.index_entries_checked,
             report.size
         );

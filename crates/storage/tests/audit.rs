@@ -177,3 +177,44 @@ fn a_leaf_missing_from_the_hash_index_is_found() {
     store.corrupt_index(leaf, Some(412));
     assert_eq!(run(&store), None);
 }
+
+/// The cosigned copies the read port serves are checked too: each must open with the log's
+/// key, under its own size, and match the stored hashes.
+#[test]
+fn a_forged_cosigned_checkpoint_is_found() {
+    let (store, reference) = build(&[300, 700]);
+    store
+        .put_cosigned(300, &reference.checkpoint_text(300))
+        .unwrap();
+    store
+        .put_cosigned(700, &reference.checkpoint_text(700))
+        .unwrap();
+    let report = audit(&store, &open, &mut |_| {}).unwrap();
+    assert_eq!(report.problem, None);
+    assert_eq!(report.cosigned_checked, 2);
+
+    // Another root under a cosigned size.
+    let forged = format!("test/log\n300\n{}\n", Hash::empty_root().to_base64());
+    store.put_cosigned(300, forged.as_bytes()).unwrap();
+    assert!(matches!(
+        run(&store),
+        Some(AuditProblem::RootMismatch { size: 300, .. })
+    ));
+    // A note that does not open, and one stored under another size.
+    store.put_cosigned(300, b"not a checkpoint").unwrap();
+    assert!(matches!(
+        run(&store),
+        Some(AuditProblem::BadCosigned { size: 300, .. })
+    ));
+    store
+        .put_cosigned(300, &reference.checkpoint_text(299))
+        .unwrap();
+    assert!(matches!(
+        run(&store),
+        Some(AuditProblem::BadCosigned { size: 300, .. })
+    ));
+    store
+        .put_cosigned(300, &reference.checkpoint_text(300))
+        .unwrap();
+    assert_eq!(run(&store), None);
+}
