@@ -363,18 +363,35 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
             witnesses.len()
         );
     }
+    // Zero would make the cosigner spin (no interval) or every witness request time out.
+    let witness_min_interval_ms = args
+        .witness_min_interval_ms
+        .or(file.witnesses.min_interval_ms)
+        .unwrap_or(1000);
+    let witness_timeout_ms = args
+        .witness_timeout_ms
+        .or(file.witnesses.timeout_ms)
+        .unwrap_or(10_000);
+    for (name, v) in [
+        ("witnesses.min_interval_ms", witness_min_interval_ms),
+        ("witnesses.timeout_ms", witness_timeout_ms),
+    ] {
+        if v == 0 {
+            bail!("{name} must be at least 1");
+        }
+    }
+    let cache_mib = args
+        .cache_mib
+        .or(file.log.cache_mib)
+        .or(file.log.sled_cache_mib)
+        .unwrap_or(64);
+    let cache_bytes = cache_mib
+        .checked_mul(1 << 20)
+        .ok_or_else(|| anyhow::anyhow!("log.cache_mib ({cache_mib}) is too large"))?;
     Ok(ServeConfig {
         witness_quorum,
-        witness_min_interval: Duration::from_millis(
-            args.witness_min_interval_ms
-                .or(file.witnesses.min_interval_ms)
-                .unwrap_or(1000),
-        ),
-        witness_timeout: Duration::from_millis(
-            args.witness_timeout_ms
-                .or(file.witnesses.timeout_ms)
-                .unwrap_or(10_000),
-        ),
+        witness_min_interval: Duration::from_millis(witness_min_interval_ms),
+        witness_timeout: Duration::from_millis(witness_timeout_ms),
         witnesses,
         data_dir,
         origin,
@@ -420,12 +437,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         )?
         .saturating_mul(1 << 20),
         dedup: args.dedup.or(file.log.dedup).unwrap_or(true),
-        cache_bytes: args
-            .cache_mib
-            .or(file.log.cache_mib)
-            .or(file.log.sled_cache_mib)
-            .unwrap_or(64)
-            << 20,
+        cache_bytes,
         storage: args.storage.or(file.log.storage),
     })
 }
@@ -498,6 +510,12 @@ mod tests {
             ("[log]\nmax_batch = 0\n", "log.max_batch"),
             ("[log]\nmax_wait_ms = 3600000\n", "log.max_wait_ms"),
             ("[log]\nqueue_mib = 0\n", "log.queue_mib"),
+            ("[log]\ncache_mib = 17592186044416\n", "log.cache_mib"),
+            (
+                "[witnesses]\nmin_interval_ms = 0\n",
+                "witnesses.min_interval_ms",
+            ),
+            ("[witnesses]\ntimeout_ms = 0\n", "witnesses.timeout_ms"),
             ("[internal]\nallow = []\n", "internal.allow"),
             (
                 "[internal]\ntoken_sha256 = [\"zz\"]\n",

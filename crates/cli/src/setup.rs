@@ -76,14 +76,18 @@ impl DataDir {
         self.root.join("fjall")
     }
 
-    /// The backend this directory already uses, if it holds a database.
-    pub fn existing_storage(&self) -> Option<Storage> {
-        if self.db().is_dir() {
-            Some(Storage::Sled)
-        } else if self.fjall().is_dir() {
-            Some(Storage::Fjall)
-        } else {
-            None
+    /// The backend this directory already uses, if it holds a database. Both at once is an
+    /// error: opening either could serve a second history under the log's key.
+    pub fn existing_storage(&self) -> Result<Option<Storage>> {
+        match (self.db().is_dir(), self.fjall().is_dir()) {
+            (true, true) => bail!(
+                "{} holds both a sled database (db/) and a fjall one (fjall/); a log has one: \
+                 move the one that is not this log's away",
+                self.root.display()
+            ),
+            (true, false) => Ok(Some(Storage::Sled)),
+            (false, true) => Ok(Some(Storage::Fjall)),
+            (false, false) => Ok(None),
         }
     }
 
@@ -95,7 +99,7 @@ impl DataDir {
         cache_bytes: u64,
         create: bool,
     ) -> Result<std::sync::Arc<dyn cairn_storage::LogStore>> {
-        let existing = self.existing_storage();
+        let existing = self.existing_storage()?;
         let storage = match (existing, wanted) {
             (Some(e), Some(w)) if e != w => bail!(
                 "storage: {} holds a {e} database; it cannot be opened as {w}",
@@ -159,6 +163,19 @@ impl DataDir {
             }
             (signer, false)
         } else {
+            // The key is written first, so a verifier key or a database without it means the
+            // key was lost (or not restored): a new one could never sign this log again.
+            if let Some(left) = [self.vkey(), self.db(), self.fjall()]
+                .into_iter()
+                .find(|p| p.exists())
+            {
+                bail!(
+                    "{} is missing but {} exists: restore the log's signing key from its backup \
+                     (a new key cannot continue this log)",
+                    self.key().display(),
+                    left.display()
+                );
+            }
             let origin = match origin {
                 Some(o) => o.to_string(),
                 None => format!("cairn.local/log-{}", random_hex(4)),
@@ -180,12 +197,18 @@ impl DataDir {
                 self.vkey().display(),
                 self.key().display()
             ),
-            Err(_) => write_new(&self.vkey(), vkey.as_bytes(), false)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_new(&self.vkey(), vkey.as_bytes(), false)?
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.vkey().display()))
+            }
         }
 
         let mut created_token = None;
         let token_digest = if self.token_digest().exists() {
-            let text = fs::read_to_string(self.token_digest())?;
+            let text = fs::read_to_string(self.token_digest())
+                .with_context(|| format!("cannot read {}", self.token_digest().display()))?;
             crate::config::parse_digest(&text).with_context(|| {
                 format!(
                     "{} is not a hex SHA-256 digest",
@@ -195,7 +218,10 @@ impl DataDir {
         } else {
             let token = if self.token().exists() {
                 warn_if_exposed(&self.token());
-                fs::read_to_string(self.token())?.trim().to_string()
+                fs::read_to_string(self.token())
+                    .with_context(|| format!("cannot read {}", self.token().display()))?
+                    .trim()
+                    .to_string()
             } else {
                 let token = format!("cairn_{}", random_hex(32));
                 write_new(&self.token(), format!("{token}\n").as_bytes(), true)?;
@@ -225,31 +251,44 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Writes a file that must not exist yet, via a temporary file and a rename so a crash
-/// never leaves half a key behind; `secret` files are created 0600.
+/// Writes a file that must not exist yet: into a temporary file of its own (created 0600),
+/// synced, then linked into place only if nothing is there (never a rename, which would
+/// replace a file another process created meanwhile), and the directory synced, so neither
+/// a crash nor a second set-up racing this one leaves half a key, or a key that was replaced
+/// after it was used. `secret` files stay 0600; the others become 0644.
 pub(crate) fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cairn-new-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if secret { 0o600 } else { 0o644 });
+    if !secret {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
     }
-    let mut f = options
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    drop(f);
-    if path.exists() {
-        bail!(
-            "{} appeared while setting up; not overwriting it",
-            path.display()
-        );
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))?;
+    #[cfg(not(unix))]
+    let _ = secret;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "{} appeared while setting up; not overwriting it",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e.error).context(format!("cannot create {}", path.display()))
+        }
+    })?;
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
     Ok(())
 }
 
@@ -261,7 +300,10 @@ fn restrict_dir(_dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(_dir)?.permissions().mode();
+        let mode = fs::metadata(_dir)
+            .with_context(|| format!("cannot read {}", _dir.display()))?
+            .permissions()
+            .mode();
         if mode & 0o1000 != 0 {
             bail!(
                 "data directory {} is a shared directory (mode {:o}); give the log a directory \
@@ -272,7 +314,8 @@ fn restrict_dir(_dir: &Path) -> Result<()> {
             );
         }
         if mode & 0o077 != 0 {
-            fs::set_permissions(_dir, fs::Permissions::from_mode(0o700))?;
+            fs::set_permissions(_dir, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private (0700)", _dir.display()))?;
         }
     }
     Ok(())
@@ -390,12 +433,12 @@ mod tests {
             data.open_store(None, 1 << 20, false).is_err(),
             "created a database"
         );
-        assert_eq!(data.existing_storage(), None);
+        assert_eq!(data.existing_storage().unwrap(), None);
         drop(
             data.open_store(Some(Storage::Fjall), 1 << 20, true)
                 .unwrap(),
         );
-        assert_eq!(data.existing_storage(), Some(Storage::Fjall));
+        assert_eq!(data.existing_storage().unwrap(), Some(Storage::Fjall));
         let Err(err) = data.open_store(Some(Storage::Sled), 1 << 20, true) else {
             panic!("opened a fjall directory as sled");
         };
@@ -404,6 +447,63 @@ mod tests {
         assert!(
             !data.db().exists(),
             "a sled database appeared beside the fjall one"
+        );
+        // Both at once (a restore into a used directory): neither is opened.
+        fs::create_dir(data.db()).unwrap();
+        let Err(err) = data.open_store(None, 1 << 20, false) else {
+            panic!("opened a directory holding two databases");
+        };
+        assert!(err.to_string().contains("both"), "{err}");
+    }
+
+    #[test]
+    fn a_lost_key_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("d"));
+        data.ensure(None).unwrap();
+        fs::remove_file(data.key()).unwrap();
+        let Err(err) = data.ensure(None) else {
+            panic!("a new key replaced the lost one");
+        };
+        assert!(err.to_string().contains("restore"), "{err}");
+        assert!(!data.key().exists(), "a key was written anyway");
+        // No temporary files are left behind either.
+        let names: Vec<_> = fs::read_dir(dir.path().join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.starts_with(".cairn-new-")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn write_new_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.key");
+        write_new(&path, b"first\n", true).unwrap();
+        let err = write_new(&path, b"second\n", true).unwrap_err();
+        assert!(err.to_string().contains("not overwriting"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"first\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            write_new(&dir.path().join("log.vkey"), b"v\n", false).unwrap();
+            let mode = fs::metadata(dir.path().join("log.vkey"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "temporary files left"
         );
     }
 }

@@ -138,9 +138,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot open {}", data_dir.join("state").display()))?;
     let witness = Arc::new(Witness::new(key, logs, Arc::new(state))?);
     let metrics = PrometheusBuilder::new().install_recorder()?;
+    let request_timeout_ms = file.request_timeout_ms.unwrap_or(10_000);
+    if request_timeout_ms == 0 {
+        bail!("request_timeout_ms must be at least 1 (0 would answer every request 408)");
+    }
     let options = RouterOptions {
-        request_timeout: Duration::from_millis(file.request_timeout_ms.unwrap_or(10_000)),
-        max_concurrent_requests: file.max_concurrent_requests.unwrap_or(1024),
+        request_timeout: Duration::from_millis(request_timeout_ms),
+        max_concurrent_requests: file.max_concurrent_requests.unwrap_or(1024).max(1),
     };
     // Connections are capped and idle ones closed, as on the log's ports: a witness is
     // reachable by logs over the network, and idle connections would otherwise hold file
