@@ -132,7 +132,8 @@ impl Client {
                 // The tile that was partial at `old` holds hashes of the old tree, which the
                 // checks below skip (no new tile below them): they must give its frontier.
                 let shift = 8 * u32::from(level);
-                if tile.index == old >> (shift + 8) {
+                // (A shift of 64, at tile level 7, leaves nothing.)
+                if tile.index == old.checked_shr(shift + 8).unwrap_or(0) {
                     let had = ((old >> shift) % TILE_WIDTH) as usize;
                     if had > 0 {
                         check_old_part(verified, level, tile.index, &hashes[..had])?;
@@ -186,7 +187,7 @@ fn check_old_part(
     let edge = verified.hashes();
     // Right-edge nodes, largest first: one per set bit of `old`; this level's come after
     // those of the levels above.
-    let first = (old >> (shift + 8)).count_ones() as usize;
+    let first = old.checked_shr(shift + 8).unwrap_or(0).count_ones() as usize;
     let bits = (0..8u32).rev().filter(|b| had & (1 << b) != 0);
     for (node, bit) in (first..).zip(bits) {
         let start = (had >> (bit + 1) << (bit + 1)) as usize;

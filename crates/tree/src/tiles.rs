@@ -269,6 +269,12 @@ pub fn hash_tile_body(tile: &Tile, source: &impl HashSource) -> Result<Vec<u8>, 
         return Err(TreeError::BadTile("entry bundles have no hash body".into()));
     }
     let hashes = source.read_nodes(&ids)?;
+    if hashes.len() != ids.len() {
+        return Err(TreeError::SourceReturnedWrongCount {
+            asked: ids.len(),
+            got: hashes.len(),
+        });
+    }
     let mut body = Vec::with_capacity(hashes.len() * HASH_LEN);
     for h in &hashes {
         body.extend_from_slice(&h.0);
@@ -325,6 +331,11 @@ pub fn encode_bundle<'a>(
 /// Parses an entry bundle holding exactly `width` entries: truncated data, trailing bytes and
 /// the wrong count are errors.
 pub fn parse_bundle(body: &[u8], width: u16) -> Result<Vec<&[u8]>, TreeError> {
+    if width == 0 || u64::from(width) > TILE_WIDTH {
+        return Err(TreeError::BadBundle(format!(
+            "a bundle holds 1 to {TILE_WIDTH} entries, not {width}"
+        )));
+    }
     let mut entries = Vec::with_capacity(width.into());
     let mut rest = body;
     while !rest.is_empty() {

@@ -1275,6 +1275,7 @@ fn malformed_bundles_are_refused() {
     trailing_byte.push(0);
     let mut trailing_entry = two.clone();
     trailing_entry.extend_from_slice(&[0, 0]);
+    let empties_257 = vec![0u8; 2 * 257];
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("truncated length prefix", vec![0], 1),
         (
@@ -1292,6 +1293,9 @@ fn malformed_bundles_are_refused() {
         ("fewer entries than the width", two.clone(), 3),
         ("empty body for one entry", Vec::new(), 1),
         ("empty body for a full bundle", Vec::new(), 256),
+        // No bundle is empty or wider than 256 entries, whatever the body.
+        ("width 0", Vec::new(), 0),
+        ("width 257", empties_257, 257),
     ];
     for (what, body, width) in cases {
         assert!(
@@ -1333,7 +1337,7 @@ proptest! {
 
     #[test]
     fn bundles_round_trip_for_any_entries(
-        entries in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..=256),
+        entries in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..=256),
     ) {
         let body = encode_bundle(entries.iter().map(Vec::as_slice)).unwrap();
         let parsed = parse_bundle(&body, entries.len() as u16).unwrap();
@@ -1341,9 +1345,7 @@ proptest! {
         for (p, e) in parsed.iter().zip(&entries) {
             prop_assert_eq!(*p, e.as_slice());
         }
-        if !entries.is_empty() {
-            prop_assert!(parse_bundle(&body, entries.len() as u16 - 1).is_err());
-        }
+        prop_assert!(parse_bundle(&body, entries.len() as u16 - 1).is_err());
         prop_assert!(parse_bundle(&body, entries.len() as u16 + 1).is_err());
     }
 }
