@@ -91,6 +91,10 @@ const HEAD: &[u8] = b"head";
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: &[u8] = b"cairn-fjall-v2";
 const FORMAT_V1: &[u8] = b"cairn-fjall-v1";
+/// Marks a store whose keyspaces were created with fjall's own memtable sealing off (its size
+/// limit at `u64::MAX`), so that only Cairn seals them (see `FjallStore::seal_full_memtables`).
+const SEALING_KEY: &[u8] = b"memtable-sealing";
+const SEALED_BY_CAIRN: &[u8] = b"cairn";
 /// The v1 hash index (full leaf hash → index), kept read-only in upgraded stores.
 const LEGACY_DEDUP: &str = "dedup";
 
@@ -242,6 +246,11 @@ pub struct FjallStore {
     /// Smallest active memtable a wait for flushes seals: half of
     /// [`FjallOptions::max_memtable_size`].
     seal_at: u64,
+    /// A memtable this large is sealed before the next write: [`FjallOptions::max_memtable_size`]
+    /// (see [`FjallStore::seal_full_memtables`]).
+    full_at: u64,
+    /// fjall's own sealing is off in this store's keyspaces (stores created since it was).
+    sealed_by_cairn: bool,
     flush_patience: Duration,
     /// Integrations that had to wait for flushes, and their total wait in microseconds.
     flush_waits: AtomicU64,
@@ -531,11 +540,13 @@ impl FjallStore {
             builder = builder.worker_threads(n.max(1));
         }
         let db = builder.open()?;
-        let memtable = options.max_memtable_size;
         let table_size = options.table_target_size;
+        // fjall's own sealing off: the store seals memtables itself, before its writes (see
+        // `seal_full_memtables`). fjall keeps a keyspace's options from its creation, so
+        // stores created before this keep fjall's sealing at their memtable size.
         let keyspace = move || {
             KeyspaceCreateOptions::default()
-                .max_memtable_size(memtable)
+                .max_memtable_size(u64::MAX)
                 .manual_journal_persist(true)
                 .compaction_strategy(Arc::new(
                     fjall::compaction::Leveled::default().with_table_target_size(table_size),
@@ -576,9 +587,11 @@ impl FjallStore {
             None => {
                 let mut b = db.batch().durability(Some(PersistMode::SyncAll));
                 b.insert(&meta, FORMAT_KEY, FORMAT);
+                b.insert(&meta, SEALING_KEY, SEALED_BY_CAIRN);
                 b.commit()?;
             }
         }
+        let sealed_by_cairn = meta.get(SEALING_KEY)?.as_deref() == Some(SEALED_BY_CAIRN);
         let store = FjallStore {
             db,
             meta,
@@ -595,6 +608,8 @@ impl FjallStore {
                 .max_unflushed
                 .max(MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size),
             seal_at: (options.max_memtable_size / 2).max(1),
+            full_at: options.max_memtable_size.max(1),
+            sealed_by_cairn,
             flush_patience: options.flush_patience,
             flush_waits: AtomicU64::new(0),
             flush_wait_micros: AtomicU64::new(0),
@@ -609,6 +624,46 @@ impl FjallStore {
         Ok(store)
     }
 
+    /// Seals the keyspaces' active memtables that have reached their size, before a write.
+    ///
+    /// fjall 3.1 asks its worker to seal a memtable on *every* write that finds it over its
+    /// size, with a message on the bounded queue (1,000) that its worker reads, and the worker
+    /// sends a flush message on that same queue after sealing. While the worker runs a long
+    /// compaction, the writes' requests fill the queue; the worker then takes one, seals, and
+    /// blocks forever sending to its own full queue, and every later seal blocks with it (a
+    /// steady 50k/s bench run hung so; fjall-rs/fjall#323). So fjall's own sealing is off in
+    /// the keyspaces of a store created since (`sealed_by_cairn`) and the store seals here,
+    /// asking the worker once per memtable. A memtable is sealed only once the previous one
+    /// of its keyspace has been flushed: while the worker is busy it keeps filling instead
+    /// (bounded by [`FjallOptions::max_unflushed`]), because fjall stalls writes in steps of
+    /// 100 ms once a keyspace has four sealed memtables waiting (sealing every full memtable
+    /// at once made the steady run's p99 631 ms). In an older store, fjall still asks at its
+    /// size, so every full memtable is sealed at once, which keeps its requests to one per
+    /// memtable.
+    fn seal_full_memtables(&self) -> Result<(), StorageError> {
+        for keyspace in self.keyspaces() {
+            if keyspace.tree.active_memtable().size() >= self.full_at
+                && (!self.sealed_by_cairn || keyspace.tree.sealed_memtable_count() == 0)
+            {
+                keyspace.rotate_memtable()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn keyspaces(&self) -> impl Iterator<Item = &Keyspace> {
+        [
+            &self.meta,
+            &self.tiles,
+            &self.bundles,
+            &self.leaves,
+            &self.checkpoints,
+            &self.cosigned,
+        ]
+        .into_iter()
+        .chain(self.legacy_dedup.as_ref())
+    }
+
     /// Seals the keyspaces' active memtables that hold at least half a memtable's worth and
     /// queues them for flushing. The small ones (`meta`, `checkpoints`, `cosigned` take a few
     /// hundred bytes per batch) are left alone: sealing them would only add tiny tables, and a
@@ -621,15 +676,7 @@ impl FjallStore {
     /// path calls once a memtable is full, and fjall 3.1 offers no other way to ask. The
     /// active memtable's size is read through the keyspace's (also doc-hidden) tree.
     fn seal_memtables(&self) -> Result<(), StorageError> {
-        let all = [
-            &self.meta,
-            &self.tiles,
-            &self.bundles,
-            &self.leaves,
-            &self.checkpoints,
-            &self.cosigned,
-        ];
-        for keyspace in all.into_iter().chain(self.legacy_dedup.as_ref()) {
+        for keyspace in self.keyspaces() {
             if keyspace.tree.active_memtable().size() >= self.seal_at {
                 keyspace.rotate_memtable()?;
             }
@@ -883,6 +930,7 @@ impl LogStore for FjallStore {
             metrics::histogram!("cairn_storage_flush_wait_seconds").record(spent.as_secs_f64());
         }
         waited?;
+        self.seal_full_memtables()?;
         // SyncAll inside the commit: the journal is fsynced before the batch reaches the
         // memtables, so nothing is readable (or acknowledged) before it is durable.
         let mut b = fjall::OwnedWriteBatch::with_capacity(

@@ -637,3 +637,47 @@ fn a_wait_seals_only_memtables_worth_flushing() {
     store.integrate(&reference.grow(entries(0, 3))).unwrap();
     assert_reads_match(&store, &reference);
 }
+
+/// A memtable that has reached its size is sealed by the next integration, before it writes,
+/// whichever keyspace it is in, and the store records that fjall's own sealing (whose
+/// requests can fill its worker's queue and hang it; see `seal_full_memtables`) is off.
+#[test]
+fn full_memtables_are_sealed_before_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // fjall's own sealing is off in a store created now; the store reopened below seals at
+    // 16 KiB itself.
+    {
+        let store = FjallStore::open(
+            dir.path(),
+            &FjallOptions {
+                max_memtable_size: 1 << 20,
+                ..FjallOptions::default()
+            },
+        )
+        .unwrap();
+        store
+            .integrate(&ReferenceLog::new().grow(Vec::new()))
+            .unwrap();
+    }
+    let store = FjallStore::open(
+        dir.path(),
+        &FjallOptions {
+            max_memtable_size: 16 << 10,
+            ..FjallOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(store.sealed_by_cairn);
+    // 64 KiB into `cosigned`, which integrations do not write.
+    store.put_cosigned(0, &vec![b'x'; 64 << 10]).unwrap();
+    let before = store.cosigned.tree.active_memtable();
+    assert!(before.size() >= 64 << 10);
+    let mut reference = ReferenceLog::new();
+    reference.grow(Vec::new());
+    store.integrate(&reference.grow(entries(0, 3))).unwrap();
+    let after = store.cosigned.tree.active_memtable();
+    assert_ne!(after.id(), before.id(), "the full memtable is still active");
+    assert_eq!(after.size(), 0);
+    // Nothing was lost by sealing it.
+    assert_eq!(store.cosigned(0).unwrap().unwrap().len(), 64 << 10);
+}
