@@ -7,6 +7,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -140,6 +141,48 @@ fn try_submit(server: &Server, url: &str, token: &str, e: &[u8]) -> Option<Recei
         return None;
     }
     Some(resp.json().expect("a receipt"))
+}
+
+/// The graceful stop waits for in-flight requests (up to the request timeout); a second
+/// SIGTERM during it exits at once, and what was acknowledged is still there.
+#[test]
+fn a_second_sigterm_during_the_graceful_stop_exits_at_once() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--request-timeout-ms", "60000"]);
+    let token = server.token();
+    let url = format!("{}/v1/entries", server.internal);
+    let before = entry("before", 0);
+    let receipt = try_submit(&server, &url, &token, &before).expect("a receipt");
+    // A submission whose body never finishes: an in-flight request the stop waits for.
+    let addr = server.internal.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/entries HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 100\r\n\r\nonly ten b"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        server.is_running(),
+        "the graceful stop did not wait for the in-flight request"
+    );
+    let second = Instant::now();
+    server.sigterm();
+    let status = server.wait_exit();
+    assert!(
+        second.elapsed() < Duration::from_secs(10),
+        "took {:?} after the second SIGTERM",
+        second.elapsed()
+    );
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    drop(slow);
+    let server = Server::start(dir.path(), &[]);
+    let got: EntryResponse = server.get_json(&format!("/v1/entries/{}", receipt.index));
+    assert_eq!(STANDARD.decode(&got.entry).unwrap(), before);
 }
 
 #[test]

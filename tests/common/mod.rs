@@ -270,6 +270,12 @@ impl Server {
         assert!(status.success(), "kill -TERM {pid} failed");
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        let child = self.child.as_mut().expect("server not waited for");
+        child.try_wait().unwrap().is_none()
+    }
+
     /// Sends SIGTERM and waits for the process to exit (SIGKILL after [`PATIENCE`]).
     pub fn stop(&mut self) -> ExitStatus {
         self.sigterm();

@@ -163,8 +163,21 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
+/// Resolves on SIGINT or SIGTERM. A second one while the graceful shutdown runs (in-flight
+/// requests are given up to the request timeout) exits at once: every acknowledged entry is
+/// already durable, and what was queued but not acknowledged is what a crash would lose.
 pub(crate) async fn shutdown_signal() {
+    let first = next_signal().await;
+    tracing::info!("{first} received; finishing in-flight requests (send it again to exit now)");
+    tokio::spawn(async {
+        let second = next_signal().await;
+        tracing::warn!("{second} received again: exiting now, without waiting for requests");
+        std::process::exit(130);
+    });
+}
+
+/// The next SIGINT or SIGTERM, by name.
+async fn next_signal() -> &'static str {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -180,7 +193,7 @@ pub(crate) async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
+        _ = ctrl_c => "SIGINT",
+        _ = term => "SIGTERM",
     }
 }
