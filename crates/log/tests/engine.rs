@@ -118,8 +118,7 @@ fn concurrent_submitters_all_get_valid_distinct_receipts() {
 /// Group commit: what queues while one batch is being written goes into one write.
 #[test]
 fn submissions_queued_during_a_write_are_committed_together() {
-    let store = gated();
-    let log = Arc::new(Log::open(store.clone(), signer(), LogConfig::default()).unwrap());
+    let (store, log) = gated_log(LogConfig::default());
     store.open.store(false, Ordering::Release);
     let submit = |e: String| {
         let log = log.clone();
@@ -151,18 +150,10 @@ fn submissions_queued_during_a_write_are_committed_together() {
 /// that does not fit opens the next batch.
 #[test]
 fn a_batch_never_exceeds_max_batch() {
-    let store = gated();
-    let log = Arc::new(
-        Log::open(
-            store.clone(),
-            signer(),
-            LogConfig {
-                max_batch: 10,
-                ..LogConfig::default()
-            },
-        )
-        .unwrap(),
-    );
+    let (store, log) = gated_log(LogConfig {
+        max_batch: 10,
+        ..LogConfig::default()
+    });
     store.open.store(false, Ordering::Release);
     let submit = |tag: &'static str, n: usize| {
         let log = log.clone();
@@ -368,20 +359,19 @@ fn gated() -> Arc<GatedStore> {
     })
 }
 
+/// A log on a fresh gated store.
+fn gated_log(config: LogConfig) -> (Arc<GatedStore>, Arc<Log>) {
+    let store = gated();
+    let log = Log::open(store.clone(), signer(), config).unwrap();
+    (store, Arc::new(log))
+}
+
 #[test]
 fn the_queue_is_bounded_in_bytes_too() {
-    let store = gated();
-    let log = Arc::new(
-        Log::open(
-            store.clone(),
-            signer(),
-            LogConfig {
-                queue_bytes: 1000,
-                ..LogConfig::default()
-            },
-        )
-        .unwrap(),
-    );
+    let (store, log) = gated_log(LogConfig {
+        queue_bytes: 1000,
+        ..LogConfig::default()
+    });
     store.open.store(false, Ordering::Release);
     let big = {
         let log = log.clone();
@@ -425,8 +415,7 @@ fn a_max_wait_over_the_limit_is_refused() {
 
 #[test]
 fn a_write_reported_failed_that_landed_is_answered_as_logged() {
-    let store = gated();
-    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let (store, log) = gated_log(LogConfig::default());
     log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
     store.fail_after_write.store(true, Ordering::Release);
     match log.submit_many_blocking(vec![b"landed".to_vec()]) {
@@ -445,8 +434,7 @@ fn a_write_reported_failed_that_landed_is_answered_as_logged() {
 
 #[test]
 fn a_dead_sequencer_is_reported_and_not_retried_forever() {
-    let store = gated();
-    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let (store, log) = gated_log(LogConfig::default());
     log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
     assert!(log.accepting());
     store.panic.store(true, Ordering::Release);
@@ -470,19 +458,11 @@ fn a_dead_sequencer_is_reported_and_not_retried_forever() {
 
 #[test]
 fn a_full_queue_pushes_back_and_recovers() {
-    let store = gated();
-    let log = Arc::new(
-        Log::open(
-            store.clone(),
-            signer(),
-            LogConfig {
-                queue_capacity: 100,
-                max_batch: 10,
-                ..LogConfig::default()
-            },
-        )
-        .unwrap(),
-    );
+    let (store, log) = gated_log(LogConfig {
+        queue_capacity: 100,
+        max_batch: 10,
+        ..LogConfig::default()
+    });
     store.open.store(false, Ordering::Release);
     // Fill the queue while the sequencer is stuck writing.
     let waiting: Vec<_> = (0..10)
@@ -531,8 +511,7 @@ fn a_request_larger_than_a_batch_is_refused_whole() {
 
 #[test]
 fn a_busy_store_makes_submitters_retry_and_is_no_failure() {
-    let store = gated();
-    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let (store, log) = gated_log(LogConfig::default());
     log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
     store.busy.store(true, Ordering::Release);
     match log.submit_many_blocking(vec![b"later".to_vec()]) {
@@ -549,8 +528,7 @@ fn a_busy_store_makes_submitters_retry_and_is_no_failure() {
 
 #[test]
 fn a_failed_write_acknowledges_nothing_and_the_log_recovers() {
-    let store = gated();
-    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let (store, log) = gated_log(LogConfig::default());
     log.submit_many_blocking(vec![b"before".to_vec()]).unwrap();
     store.fail.store(true, Ordering::Release);
     assert!(matches!(
@@ -566,8 +544,7 @@ fn a_failed_write_acknowledges_nothing_and_the_log_recovers() {
 
 #[test]
 fn receipts_that_cannot_be_built_say_the_entries_are_logged() {
-    let store = gated();
-    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let (store, log) = gated_log(LogConfig::default());
     let old: Vec<Vec<u8>> = (0..600).map(|i| format!("old {i}").into_bytes()).collect();
     log.submit_many_blocking(old.clone()).unwrap();
     // Durable, then the proofs need a stored tile that cannot be read.
@@ -591,8 +568,7 @@ fn receipts_that_cannot_be_built_say_the_entries_are_logged() {
 
 #[test]
 fn shutdown_integrates_what_was_accepted() {
-    let store = gated();
-    let log = Arc::new(Log::open(store.clone(), signer(), LogConfig::default()).unwrap());
+    let (store, log) = gated_log(LogConfig::default());
     store.open.store(false, Ordering::Release);
     let pending: Vec<_> = (0..5)
         .map(|i| {
