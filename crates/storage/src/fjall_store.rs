@@ -48,7 +48,9 @@
 //! common miss; a key that carried the index always would need a scan per lookup, which bloom
 //! filters cannot answer. An insert must know whether its prefix is taken; the engine has
 //! just looked every new leaf up, so [`FjallStore::find_leaf`] remembers the prefixes it found
-//! free since the last commit and the insert reads only the rest.
+//! free and the insert reads only the rest. The engine looks a batch up while the batch before
+//! it is being written, so a remembered miss outlives commits: each commit forgets exactly
+//! the prefixes it inserted, and a miss whose lookup raced a commit is not remembered.
 //!
 //! **Format v1** (`cairn-fjall-v1`: partial bodies rewritten under the plain keys, a `dedup`
 //! keyspace keyed by the full hash) opens unchanged: its bodies are bases with no pieces, and
@@ -108,8 +110,9 @@ pub const LEAF_PREFIX: usize = 5;
 /// partial tile or bundle does, at the price of a rewrite every `MAX_PIECES` tiny batches.
 pub const MAX_PIECES: usize = 64;
 
-/// Most leaf prefixes remembered as free between two commits (≈ 1 MiB); the engine's batches
-/// stay below it (4096 entries by default), a reader's lookups beyond it are simply not kept.
+/// Most leaf prefixes remembered as free (≈ 1 MiB); the engine's lookups run at most a batch
+/// or two ahead of its inserts, and when readers' misses (never inserted) fill the set it is
+/// emptied and starts again.
 const MAX_REMEMBERED_MISSES: usize = 65_536;
 
 const TILE_BYTES: usize = TILE_WIDTH as usize * HASH_LEN;
@@ -218,7 +221,9 @@ impl WriterState {
     }
 }
 
-/// Leaf prefixes `find_leaf` found free, valid only while no commit has happened since.
+/// Leaf prefixes `find_leaf` found free. `generation` is the number of commits the set has
+/// been kept up to date with (each removes the prefixes it inserts); a miss looked up in an
+/// older generation may predate a commit that took its prefix, and is not added.
 #[derive(Default)]
 struct Misses {
     generation: u64,
@@ -238,9 +243,13 @@ pub struct FjallStore {
     /// Serialises integrations and holds the writer's copy (`None` after a failure: reloaded
     /// from disk before the next integration).
     writer: Mutex<Option<WriterState>>,
-    /// Commits so far; a remembered miss is trusted only in the generation it was seen in.
+    /// Commits so far, advanced together with `misses.generation` under its lock; read
+    /// before a lookup to tell whether a commit ran during it.
     commits: AtomicU64,
     misses: Mutex<Misses>,
+    /// Reads of the leaf index made by inserts (the ones remembered misses save).
+    #[cfg(test)]
+    prefix_reads: AtomicU64,
     /// [`FjallOptions::max_unflushed`], raised to its minimum.
     max_unflushed: u64,
     /// Smallest active memtable a wait for flushes seals: half of
@@ -604,6 +613,8 @@ impl FjallStore {
             writer: Mutex::new(None),
             commits: AtomicU64::new(0),
             misses: Mutex::new(Misses::default()),
+            #[cfg(test)]
+            prefix_reads: AtomicU64::new(0),
             max_unflushed: options
                 .max_unflushed
                 .max(MIN_UNFLUSHED_MEMTABLES * options.max_memtable_size),
@@ -836,16 +847,39 @@ impl FjallStore {
         }
     }
 
-    /// Records that no leaf with this prefix was stored when generation `generation` began.
+    /// Records that no leaf with this prefix was stored when a lookup ran that began after
+    /// `generation` commits; ignored if another commit has happened since.
     fn remember_miss(&self, prefix: [u8; LEAF_PREFIX], generation: u64) {
         let mut m = self.misses.lock().unwrap_or_else(|p| p.into_inner());
-        if m.generation < generation {
-            m.generation = generation;
+        if m.generation != generation {
+            return;
+        }
+        if m.prefixes.len() >= MAX_REMEMBERED_MISSES {
             m.prefixes.clear();
         }
-        if m.generation == generation && m.prefixes.len() < MAX_REMEMBERED_MISSES {
-            m.prefixes.insert(prefix);
+        m.prefixes.insert(prefix);
+    }
+
+    /// Ends a commit's generation: its prefixes are taken now (or, after a failed commit,
+    /// may be: then nothing remembered is trusted).
+    fn forget_misses(&self, batch: &Integration, committed: bool) {
+        let mut m = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+        if committed {
+            for (leaf, _) in &batch.dedup {
+                m.prefixes.remove(&leaf_prefix(leaf));
+            }
+        } else {
+            m.prefixes.clear();
         }
+        m.generation += 1;
+        self.commits.store(m.generation, Ordering::Release);
+    }
+
+    /// Whether the leaf index has the short key `prefix` (counted, for tests of the miss set).
+    fn read_prefix(&self, prefix: [u8; LEAF_PREFIX]) -> Result<bool, StorageError> {
+        #[cfg(test)]
+        self.prefix_reads.fetch_add(1, Ordering::Relaxed);
+        Ok(self.leaves.get(prefix)?.is_some())
     }
 
     /// Adds the leaf index entries of `batch` to `b`. Each prefix already taken (by the store
@@ -855,15 +889,19 @@ impl FjallStore {
         b: &mut fjall::OwnedWriteBatch,
         batch: &Integration,
     ) -> Result<(), StorageError> {
-        let generation = self.commits.load(Ordering::Acquire);
-        let misses = self.misses.lock().unwrap_or_else(|p| p.into_inner());
-        let known_free =
-            |p: &[u8; LEAF_PREFIX]| misses.generation == generation && misses.prefixes.contains(p);
+        // Every remembered miss holds for the store as it is now and until this batch
+        // commits: this writer holds the writer lock, and the last commit removed the
+        // prefixes it took. Copied out so lookups are not held up by the reads below.
+        let known_free: Vec<bool> = {
+            let misses = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+            let free = |(leaf, _): &(Hash, u64)| misses.prefixes.contains(&leaf_prefix(leaf));
+            batch.dedup.iter().map(free).collect()
+        };
         let mut taken_here: HashSet<[u8; LEAF_PREFIX]> = HashSet::with_capacity(batch.dedup.len());
-        for (leaf, index) in &batch.dedup {
+        for ((leaf, index), known_free) in batch.dedup.iter().zip(known_free) {
             let prefix = leaf_prefix(leaf);
-            let taken = taken_here.contains(&prefix)
-                || (!known_free(&prefix) && self.leaves.get(prefix)?.is_some());
+            let taken =
+                taken_here.contains(&prefix) || (!known_free && self.read_prefix(prefix)?);
             if taken {
                 let mut key = prefix.to_vec();
                 key.extend_from_slice(&index.to_be_bytes());
@@ -984,8 +1022,7 @@ impl LogStore for FjallStore {
         // Last, so a reader without a snapshot that sees the new head sees its data too.
         b.insert(&self.meta, HEAD, batch.new_size.to_be_bytes());
         let committed = b.commit();
-        // Remembered misses describe the store before this batch, whatever its outcome.
-        self.commits.fetch_add(1, Ordering::AcqRel);
+        self.forget_misses(batch, committed.is_ok());
         if let Err(e) = committed {
             // The journal may or may not hold the batch: reload from disk before the next.
             *guard = None;

@@ -188,6 +188,26 @@ fn a_miss_from_before_a_commit_is_not_trusted() {
     assert_eq!(store.find_leaf(&x).unwrap(), Some(1));
 }
 
+/// The engine looks a batch up while the batch before it is written, so a miss must survive
+/// a commit that did not take its prefix, or every insert would read the index again.
+#[test]
+fn a_miss_outlives_a_commit_that_took_another_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut log) = new_crafted_log(dir.path());
+    let (x, y) = (Hash([0x11; 32]), Hash([0x22; 32]));
+    assert_eq!(store.find_leaf(&x).unwrap(), None);
+    assert_eq!(store.find_leaf(&y).unwrap(), None);
+    store.integrate(&log.grow(&[y])).unwrap();
+    store.integrate(&log.grow(&[x])).unwrap();
+    assert_eq!(store.prefix_reads.load(Ordering::Relaxed), 0);
+    assert_eq!(store.find_leaf(&y).unwrap(), Some(0));
+    assert_eq!(store.find_leaf(&x).unwrap(), Some(1));
+    // A leaf nobody looked up is read before it is inserted.
+    let z = Hash([0x33; 32]);
+    store.integrate(&log.grow(&[z])).unwrap();
+    assert_eq!(store.prefix_reads.load(Ordering::Relaxed), 1);
+}
+
 /// Writes `integration` the way format v1 did: whole bodies under plain keys, the hash index
 /// keyed by the full leaf hash.
 fn write_v1(db: &Database, integration: &Integration) {
