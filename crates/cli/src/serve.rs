@@ -8,7 +8,7 @@ use cairn_log::{Log, LogConfig};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::config::{self, ServeArgs, SetupArgs};
-use crate::setup::{DataDir, Setup};
+use crate::setup::{DataDir, Setup, Storage};
 
 /// `cairn init`: create the key pair and token without serving.
 pub fn init(args: SetupArgs) -> Result<()> {
@@ -47,8 +47,11 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let setup = data.ensure(cfg.origin.as_deref())?;
     report_setup(&data, &setup);
 
-    let store = data.open_store(cfg.storage, cfg.cache_bytes, true)?;
+    let storage = data.storage(cfg.storage, true)?;
+    let store = data.open_store(Some(storage), cfg.cache_bytes, true)?;
     let log_config = LogConfig {
+        // Measured per backend (docs/benchmarks.md): it pays off with fjall only.
+        lookahead: storage == Storage::Fjall,
         max_batch: cfg.max_batch,
         max_wait: cfg.max_wait,
         queue_capacity: cfg.queue_capacity,

@@ -91,16 +91,11 @@ impl DataDir {
         }
     }
 
-    /// Opens the log's database. A directory keeps the backend it was created with: asking
-    /// for the other one is an error, never a silently empty second log.
-    pub fn open_store(
-        &self,
-        wanted: Option<Storage>,
-        cache_bytes: u64,
-        create: bool,
-    ) -> Result<std::sync::Arc<dyn cairn_storage::LogStore>> {
-        let existing = self.existing_storage()?;
-        let storage = match (existing, wanted) {
+    /// The backend the log's database has, or gets if `create`: a directory keeps the backend
+    /// it was created with, and asking for the other one is an error, never a silently empty
+    /// second log.
+    pub fn storage(&self, wanted: Option<Storage>, create: bool) -> Result<Storage> {
+        Ok(match (self.existing_storage()?, wanted) {
             (Some(e), Some(w)) if e != w => bail!(
                 "storage: {} holds a {e} database; it cannot be opened as {w}",
                 self.root.display()
@@ -108,8 +103,17 @@ impl DataDir {
             (Some(e), _) => e,
             (None, _) if !create => bail!("{} holds no database", self.root.display()),
             (None, w) => w.unwrap_or(Storage::Sled),
-        };
-        Ok(match storage {
+        })
+    }
+
+    /// Opens the log's database, with the backend [`DataDir::storage`] names.
+    pub fn open_store(
+        &self,
+        wanted: Option<Storage>,
+        cache_bytes: u64,
+        create: bool,
+    ) -> Result<std::sync::Arc<dyn cairn_storage::LogStore>> {
+        Ok(match self.storage(wanted, create)? {
             Storage::Sled => std::sync::Arc::new(
                 cairn_storage::SledStore::open(
                     self.db(),

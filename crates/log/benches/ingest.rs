@@ -7,7 +7,7 @@
 //!                                            [--backend sled|fjall] [--no-dedup]
 //!                                            [--cache-mib M] [--memtable-mib M] [--table-mib M]
 //!                                            [--offered RATE] [--fjall-workers N]
-//!                                            [--settle-secs S]
+//!                                            [--settle-secs S] [--lookahead on|off]
 //! ```
 //!
 //! `--backend` picks the store (sled, the default, or fjall) so both can be measured with the
@@ -16,7 +16,8 @@
 //! its compactions write and `--fjall-workers` its background flush and compaction threads
 //! (defaults: the backends' options). `--settle-secs` idles
 //! between phases 1 and 2, so an LSM's compaction backlog from the burst is not charged to
-//! the latency phase (default 0: it is).
+//! the latency phase (default 0: it is). `--lookahead` sets `LogConfig::lookahead` (default:
+//! as `cairn serve` sets it, on for fjall only).
 //!
 //! Phases, all in one run so their numbers compare:
 //! 1. throughput: W tasks submit K entries per call until N entries are in, with the rate
@@ -62,6 +63,7 @@ struct Args {
     offered: Option<f64>,
     fjall_workers: Option<usize>,
     settle_secs: u64,
+    lookahead: Option<bool>,
 }
 
 fn parse_args() -> Args {
@@ -79,6 +81,7 @@ fn parse_args() -> Args {
         offered: None,
         fjall_workers: None,
         settle_secs: 0,
+        lookahead: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -103,6 +106,13 @@ fn parse_args() -> Args {
             "--cache-mib" => a.cache_mib = Some(value().parse().expect("--cache-mib")),
             "--memtable-mib" => a.memtable_mib = Some(value().parse().expect("--memtable-mib")),
             "--table-mib" => a.table_mib = Some(value().parse().expect("--table-mib")),
+            "--lookahead" => {
+                a.lookahead = Some(match value().as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => panic!("--lookahead is on or off, not {other}"),
+                })
+            }
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -230,6 +240,9 @@ fn open(dir: &std::path::Path, signer_key: &str, args: &Args) -> (Arc<Log>, Stor
         LogSigner::from_signer_key(signer_key).unwrap(),
         LogConfig {
             dedup: args.dedup,
+            lookahead: args
+                .lookahead
+                .unwrap_or(matches!(args.backend, Backend::Fjall)),
             ..LogConfig::default()
         },
     )
@@ -281,7 +294,7 @@ fn main() {
     let (log, first_store, _) = open(&dir, &signer_key, &args);
     let start_size = log.checkpoint().size;
     println!(
-        "ingest: {} entries of 256 B, {} writers x {} per call, fsync per batch, dedup {}, backend {}, dir {}",
+        "ingest: {} entries of 256 B, {} writers x {} per call, fsync per batch, dedup {}, backend {}, lookahead {}, dir {}",
         args.entries,
         args.writers,
         args.per_call,
@@ -290,6 +303,7 @@ fn main() {
             Backend::Sled => "sled",
             Backend::Fjall => "fjall",
         },
+        if log.config().lookahead { "on" } else { "off" },
         dir.display()
     );
 

@@ -22,6 +22,12 @@ pub struct LogConfig {
     pub dedup: bool,
     /// Largest entry accepted, at most 65535 (the entry bundle format's limit).
     pub max_entry_len: usize,
+    /// Look queued entries up in the dedup index on a thread of their own, while the batch
+    /// before them is being written, instead of on the sequencer. Measured (docs/benchmarks.md):
+    /// with fjall it takes a quarter of the sequencer's CPU per entry and lowers the tail
+    /// latency; with sled the sequencer's shorter turns make smaller batches, and sled's
+    /// per-flush cost then outweighs the gain, so `cairn serve` turns it on for fjall only.
+    pub lookahead: bool,
 }
 
 impl Default for LogConfig {
@@ -33,6 +39,7 @@ impl Default for LogConfig {
             queue_bytes: 256 << 20,
             dedup: true,
             max_entry_len: cairn_tree::MAX_ENTRY_LEN,
+            lookahead: true,
         }
     }
 }

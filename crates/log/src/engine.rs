@@ -5,6 +5,13 @@
 //! and its signed checkpoint in one atomic durable integration, and only then answers each
 //! submitter with a receipt carrying an inclusion proof against that checkpoint. While one
 //! batch is being flushed the next one queues up, so batches grow with load by themselves.
+//!
+//! With [`LogConfig::lookahead`], a lookup thread between the queue and the sequencer looks
+//! every entry up in the dedup index, so those reads (random keys: the store's slowest reads)
+//! overlap the previous batch's write instead of adding to it. A lookup can only say what the
+//! log held when it ran: each request carries the tree size its lookups saw, and the
+//! sequencer checks the leaves logged since then against [`RecentLeaves`], its own record of
+//! the latest leaves.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -55,6 +62,17 @@ struct Request {
     /// The entries' bytes, counted against the queue's byte budget.
     bytes: usize,
     reply: oneshot::Sender<Result<Vec<Receipt>, LogError>>,
+    /// What the lookup thread found; `None` when it could not look (a storage error, which
+    /// the sequencer then meets and reports itself).
+    lookups: Option<Lookups>,
+}
+
+/// The dedup index's answers for a request's entries, as of one tree size.
+struct Lookups {
+    /// The published tree size before the lookups: every leaf below it was visible to them.
+    as_of: u64,
+    /// Per entry, the index of the first leaf with its hash, if the index had one.
+    found: Vec<Option<u64>>,
 }
 
 /// The latest checkpoint and the prover for its size, swapped together so a reader never
@@ -84,7 +102,8 @@ struct Shared {
 pub struct Log {
     shared: Arc<Shared>,
     tx: Mutex<Option<Sender<Request>>>,
-    sequencer: Mutex<Option<JoinHandle<()>>>,
+    /// The lookup thread, then the sequencer: joined in that order at shutdown.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     signer: Arc<LogSigner>,
 }
 
@@ -138,7 +157,15 @@ impl Log {
         });
         let signer = Arc::new(signer);
         let (tx, rx) = mpsc::channel();
-        let thread = {
+        // With lookahead, the queue goes to the lookup thread and on from there.
+        let (looked_up_tx, sequencer_rx, queue_rx) = if shared.config.lookahead {
+            let (looked_up_tx, looked_up_rx) = mpsc::channel();
+            (Some(looked_up_tx), looked_up_rx, Some(rx))
+        } else {
+            (None, rx, None)
+        };
+        let window = RecentLeaves::new(state.size(), window_generation(&shared.config));
+        let sequencer = {
             let shared = shared.clone();
             let signer = signer.clone();
             std::thread::Builder::new()
@@ -149,18 +176,32 @@ impl Log {
                         shared,
                         signer,
                         state,
-                        rx,
+                        rx: sequencer_rx,
                         held: None,
                         attempt: None,
+                        window,
                     }
                     .run()
                 })
                 .map_err(|e| LogError::BadRequest(format!("cannot start sequencer: {e}")))?
         };
+        let mut threads = vec![sequencer];
+        if let (Some(looked_up_tx), Some(rx)) = (looked_up_tx, queue_rx) {
+            // If this fails, dropping `looked_up_tx` ends the sequencer started above.
+            let shared = shared.clone();
+            let lookups = std::thread::Builder::new()
+                .name("cairn-lookup".into())
+                .spawn(move || {
+                    let _watch = PanicWatch(shared.clone());
+                    run_lookups(&shared, rx, looked_up_tx)
+                })
+                .map_err(|e| LogError::BadRequest(format!("cannot start lookup thread: {e}")))?;
+            threads.insert(0, lookups);
+        }
         Ok(Log {
             shared,
             tx: Mutex::new(Some(tx)),
-            sequencer: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
             signer,
         })
     }
@@ -244,6 +285,7 @@ impl Log {
                 entries,
                 bytes,
                 reply,
+                lookups: None,
             })
             .is_ok()
         });
@@ -302,7 +344,9 @@ impl Log {
     /// waits for the sequencer to finish. Idempotent.
     pub fn shutdown(&self) {
         drop(self.tx.lock().unwrap().take());
-        if let Some(thread) = self.sequencer.lock().unwrap().take() {
+        // The lookup thread ends once the queue is drained, which closes the sequencer's.
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap());
+        for thread in threads {
             let _ = thread.join();
         }
     }
@@ -436,17 +480,101 @@ fn load_head(
     Ok((state, cp))
 }
 
-/// Marks the log as failed when the sequencer thread unwinds, so submitters hear that the
-/// log stopped (and health checks fail) instead of "shutting down, retry" forever.
+/// Marks the log as failed when the sequencer or lookup thread unwinds, so submitters hear
+/// that the log stopped (and health checks fail) instead of "shutting down, retry" forever.
 struct PanicWatch(Arc<Shared>);
 
 impl Drop for PanicWatch {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.sequencer_failed.store(true, Ordering::Release);
+            let thread = std::thread::current();
             tracing::error!(
-                "the sequencer thread panicked; the log accepts no entries until it is restarted"
+                thread = thread.name().unwrap_or("?"),
+                "a log thread panicked; the log accepts no entries until it is restarted"
             );
+        }
+    }
+}
+
+/// The lookup thread: looks each queued request's entries up in the dedup index and passes
+/// the request on, in queue order. Ends when the queue closes (shutdown) or the sequencer
+/// is gone; requests dropped then are answered by their dropped reply channel.
+fn run_lookups(shared: &Shared, rx: Receiver<Request>, tx: Sender<Request>) {
+    for mut request in rx {
+        request.lookups = look_up(shared, &request.entries);
+        if tx.send(request).is_err() {
+            break;
+        }
+    }
+}
+
+fn look_up(shared: &Shared, entries: &[(Vec<u8>, Hash)]) -> Option<Lookups> {
+    // Read before the lookups: the store shows every published leaf, so each miss below is
+    // a miss for every leaf under this size.
+    let as_of = shared.latest.read().unwrap().checkpoint.size;
+    let found = entries
+        .iter()
+        .map(|(_, leaf)| shared.store.find_leaf(leaf))
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Lookups { as_of, found })
+}
+
+/// Entries per generation of [`RecentLeaves`]: what can be logged between a request's
+/// lookups and its integration is at most the queue ahead of it and the batch in flight, so
+/// with two generations a lookup is never too old unless the queue is set very large (a
+/// stale lookup is not wrong, only repeated by the sequencer).
+fn window_generation(config: &LogConfig) -> usize {
+    (config.queue_capacity + config.max_batch).clamp(4096, 1 << 18)
+}
+
+/// The first index of every leaf hash logged from `from` on, so the sequencer can finish a
+/// lookup made at an earlier tree size without a store read. Kept in two generations: when
+/// the newer one is full the older is dropped and `from` moves up.
+struct RecentLeaves {
+    from: u64,
+    older: HashMap<Hash, u64>,
+    newer: HashMap<Hash, u64>,
+    newer_from: u64,
+    generation: usize,
+}
+
+impl RecentLeaves {
+    fn new(size: u64, generation: usize) -> Self {
+        RecentLeaves {
+            from: size,
+            older: HashMap::new(),
+            newer: HashMap::new(),
+            newer_from: size,
+            generation,
+        }
+    }
+
+    /// Forgets everything: the log now has `size` leaves, and only later ones are recorded.
+    fn reset(&mut self, size: u64) {
+        *self = RecentLeaves::new(size, self.generation);
+    }
+
+    /// Whether every leaf logged from `size` on is recorded here.
+    fn covers(&self, size: u64) -> bool {
+        size >= self.from
+    }
+
+    fn get(&self, leaf: &Hash) -> Option<u64> {
+        self.newer
+            .get(leaf)
+            .or_else(|| self.older.get(leaf))
+            .copied()
+    }
+
+    /// Records the first leaves of a durable batch that ends at tree size `size`.
+    fn record(&mut self, leaves: impl Iterator<Item = (Hash, u64)>, size: u64) {
+        self.newer.extend(leaves);
+        if self.newer.len() >= self.generation {
+            self.older = std::mem::take(&mut self.newer);
+            self.from = self.newer_from;
+            self.newer_from = size;
         }
     }
 }
@@ -469,6 +597,8 @@ struct Sequencer {
     /// The tree size and checkpoint of the batch being written, to tell after a failed write
     /// whether it landed anyway.
     attempt: Option<Attempt>,
+    /// The leaves logged since the oldest lookup still in the queue could have run.
+    window: RecentLeaves,
 }
 
 impl Sequencer {
@@ -640,6 +770,8 @@ impl Sequencer {
         let (state, cp) = load_head(self.shared.store.as_ref(), &self.signer, head)?;
         self.state = state;
         let size = cp.size;
+        // The batch that failed may have landed: its leaves are in the store, not here.
+        self.window.reset(size);
         self.publish(Arc::new(cp));
         Ok(size)
     }
@@ -654,6 +786,23 @@ impl Sequencer {
         prover
     }
 
+    /// The first index of a leaf with this hash in the durable log, from the lookup thread's
+    /// answer (`(as_of, found)`) where that answer still holds, else from the store.
+    fn first_index(
+        &self,
+        leaf: &Hash,
+        looked_up: Option<(u64, Option<u64>)>,
+    ) -> Result<Option<u64>, LogError> {
+        Ok(match looked_up {
+            // Below the durable size: a leaf of the log, and the first with this hash. (A
+            // store can show a batch before it is durable; such an answer is asked again.)
+            Some((_, Some(i))) if i < self.state.size() => Some(i),
+            // Absent below `as_of`, and every leaf logged since is in the window.
+            Some((as_of, None)) if self.window.covers(as_of) => self.window.get(leaf),
+            _ => self.shared.store.find_leaf(leaf)?,
+        })
+    }
+
     fn integrate_inner(&mut self, batch: &[Request]) -> Result<Vec<Receipt>, LogError> {
         let store = self.shared.store.as_ref();
         let dedup = self.shared.config.dedup;
@@ -663,10 +812,16 @@ impl Sequencer {
         let mut seen: HashMap<Hash, u64> = HashMap::with_capacity(n);
         let mut outcomes = Vec::with_capacity(n);
         let mut to_append: Vec<(&[u8], Hash, bool)> = Vec::with_capacity(n);
-        for (entry, leaf) in batch.iter().flat_map(|r| r.entries.iter()) {
+        let entries = batch.iter().flat_map(|r| {
+            r.entries.iter().enumerate().map(move |(i, (entry, leaf))| {
+                let looked_up = r.lookups.as_ref().map(|l| (l.as_of, l.found[i]));
+                (entry, leaf, looked_up)
+            })
+        });
+        for (entry, leaf, looked_up) in entries {
             let existing = match seen.get(leaf) {
                 Some(&i) => Some(i),
-                None => store.find_leaf(leaf)?,
+                None => self.first_index(leaf, looked_up)?,
             };
             match existing {
                 Some(i) if dedup => outcomes.push(Outcome::Duplicate(i)),
@@ -700,6 +855,9 @@ impl Sequencer {
             store.integrate(&appended.integration)?;
             // Durable: from here on the batch is part of the log.
             self.state = appended.state;
+            if self.shared.config.lookahead {
+                self.window.record(seen.into_iter(), self.state.size());
+            }
             let cp = Arc::new(cp);
             let prover = self.publish(cp.clone());
             (cp, prover)
@@ -750,5 +908,40 @@ impl Sequencer {
             });
         }
         Ok(receipts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecentLeaves;
+    use cairn_tree::Hash;
+
+    fn leaf(n: u8) -> Hash {
+        Hash([n; 32])
+    }
+
+    /// The window always holds every leaf from `from` on: a lookup older than that is not
+    /// covered (the sequencer then asks the store), a newer one is answered.
+    #[test]
+    fn the_window_covers_exactly_what_it_holds() {
+        let mut w = RecentLeaves::new(10, 2);
+        assert!(w.covers(10) && !w.covers(9));
+        w.record([(leaf(1), 10)].into_iter(), 11);
+        assert_eq!((w.get(&leaf(1)), w.from), (Some(10), 10));
+        // The newer generation fills: it becomes the older one, still from 10.
+        w.record([(leaf(2), 11)].into_iter(), 12);
+        assert_eq!(
+            (w.get(&leaf(1)), w.get(&leaf(2)), w.from),
+            (Some(10), Some(11), 10)
+        );
+        w.record([(leaf(3), 12), (leaf(4), 13)].into_iter(), 14);
+        // Leaves 10 and 11 are dropped; the window now starts where they ended.
+        assert_eq!(
+            (w.get(&leaf(1)), w.get(&leaf(3)), w.from),
+            (None, Some(12), 12)
+        );
+        assert!(w.covers(12) && !w.covers(11));
+        w.reset(20);
+        assert_eq!((w.get(&leaf(3)), w.from), (None, 20));
     }
 }

@@ -191,7 +191,16 @@ fn a_batch_never_exceeds_max_batch() {
 
 #[test]
 fn strict_dedup_within_and_across_batches() {
-    let log = open_memory(LogConfig::default());
+    for lookahead in [true, false] {
+        strict_dedup_within_and_across_batches_with(lookahead);
+    }
+}
+
+fn strict_dedup_within_and_across_batches_with(lookahead: bool) {
+    let log = open_memory(LogConfig {
+        lookahead,
+        ..LogConfig::default()
+    });
     let r = log
         .submit_many_blocking(vec![b"a".to_vec(), b"b".to_vec(), b"a".to_vec()])
         .unwrap();
@@ -277,6 +286,11 @@ struct GatedStore {
     sizes: Mutex<Vec<u64>>,
     /// Writes begun (counted before the gate).
     entered: AtomicUsize,
+    /// Dedup index lookups made.
+    lookups: AtomicUsize,
+    /// An answer the dedup index gives the log's lookup thread only: a store that shows a
+    /// batch before it is durable (as sled does during its flush).
+    shown_early: Mutex<Option<(Hash, u64)>>,
 }
 
 impl GatedStore {
@@ -323,6 +337,14 @@ impl LogStore for GatedStore {
         self.inner.bundle(index)
     }
     fn find_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        self.lookups.fetch_add(1, Ordering::AcqRel);
+        if std::thread::current().name() == Some("cairn-lookup") {
+            if let Some((hash, index)) = *self.shown_early.lock().unwrap() {
+                if hash == *leaf {
+                    return Ok(Some(index));
+                }
+            }
+        }
         self.inner.find_leaf(leaf)
     }
     fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
@@ -356,6 +378,8 @@ fn gated() -> Arc<GatedStore> {
         panic: AtomicBool::new(false),
         sizes: Mutex::new(Vec::new()),
         entered: AtomicUsize::new(0),
+        lookups: AtomicUsize::new(0),
+        shown_early: Mutex::new(None),
     })
 }
 
@@ -364,6 +388,47 @@ fn gated_log(config: LogConfig) -> (Arc<GatedStore>, Arc<Log>) {
     let store = gated();
     let log = Log::open(store.clone(), signer(), config).unwrap();
     (store, Arc::new(log))
+}
+
+/// Entries are looked up while the batch before them is being written: a duplicate of an
+/// entry in that batch must still get its index, not a second leaf.
+#[test]
+fn a_duplicate_of_an_entry_being_written_gets_its_index() {
+    let (store, log) = gated_log(LogConfig::default());
+    store.open.store(false, Ordering::Release);
+    let first = {
+        let log = log.clone();
+        std::thread::spawn(move || log.submit_many_blocking(vec![b"twice".to_vec()]))
+    };
+    store.wait_until_entered(2);
+    let looked_up = store.lookups.load(Ordering::Acquire);
+    let second = {
+        let log = log.clone();
+        std::thread::spawn(move || log.submit_many_blocking(vec![b"twice".to_vec()]))
+    };
+    // The second submission's lookup has run (and missed) before the first batch lands.
+    while store.lookups.load(Ordering::Acquire) == looked_up {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    store.open.store(true, Ordering::Release);
+    let first = first.join().unwrap().unwrap().remove(0);
+    let second = second.join().unwrap().unwrap().remove(0);
+    assert_eq!((first.index, first.duplicate), (0, false));
+    assert_eq!((second.index, second.duplicate), (0, true));
+    assert_eq!(log.checkpoint().size, 1);
+    check_receipt(&log, b"twice", &second);
+}
+
+/// A lookup can see a batch before it is durable; an index it gives beyond the durable log
+/// is asked again, not trusted.
+#[test]
+fn a_lookup_ahead_of_the_durable_log_is_asked_again() {
+    let (store, log) = gated_log(LogConfig::default());
+    let leaf = leaf_hash(b"early");
+    *store.shown_early.lock().unwrap() = Some((leaf, 7));
+    let r = log.submit_many_blocking(vec![b"early".to_vec()]).unwrap();
+    assert_eq!((r[0].index, r[0].duplicate), (0, false));
+    check_receipt(&log, b"early", &r[0]);
 }
 
 #[test]

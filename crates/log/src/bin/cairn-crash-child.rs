@@ -52,6 +52,8 @@ fn main() {
     let signer = LogSigner::from_signer_key(skey).expect("signer key");
     let config = LogConfig {
         max_batch: 64,
+        // As `cairn serve` runs each backend.
+        lookahead: backend == "fjall",
         ..LogConfig::default()
     };
     let log = Arc::new(Log::open(store, signer, config).expect("open log"));
