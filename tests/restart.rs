@@ -45,8 +45,19 @@ fn all_entries(server: &Server, cp: &Verified) -> Vec<Vec<u8>> {
 
 #[test]
 fn restart_resumes_the_same_log_and_continues_consistently() {
+    restart_resumes_the_same_log(&[]);
+}
+
+/// The same on fjall, which `cairn serve` runs with lookahead (dedup lookups on their own
+/// thread): duplicates within a request, across requests and across the restart.
+#[test]
+fn restart_resumes_the_same_log_on_fjall() {
+    restart_resumes_the_same_log(&["--storage", "fjall"]);
+}
+
+fn restart_resumes_the_same_log(storage: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &[]);
+    let mut server = Server::start(dir.path(), storage);
     let vkey = server.file_vkey();
     let mut entries: Vec<Vec<u8>> = (0..10).map(|i| entry("before", i)).collect();
     for e in &entries {
@@ -55,8 +66,17 @@ fn restart_resumes_the_same_log_and_continues_consistently() {
     let batch: Vec<Vec<u8>> = (10..290).map(|i| entry("before", i)).collect();
     server.submit_batch(&batch);
     entries.extend(batch);
+    // Duplicates of a request's own entries and of earlier ones get the first index.
+    let again = server.submit_batch(&[entries[3].clone(), entry("new", 0), entry("new", 0)]);
+    let got: Vec<(u64, bool)> = again.iter().map(|r| (r.index, r.duplicate)).collect();
+    assert_eq!(got, [(3, true), (290, false), (290, true)]);
+    entries.push(entry("new", 0));
+    for i in (10..290).step_by(40) {
+        let r = server.submit(&entries[i]);
+        assert_eq!((r.index, r.duplicate), (i as u64, true));
+    }
     let before = server.checkpoint();
-    assert_eq!(before.size, 290);
+    assert_eq!(before.size, 291);
 
     let status = server.stop();
     assert_eq!(
@@ -67,7 +87,7 @@ fn restart_resumes_the_same_log_and_continues_consistently() {
     assert!(server.stderr().contains("SIGTERM"), "{}", server.stderr());
     drop(server);
 
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(dir.path(), storage);
     assert_eq!(server.file_vkey(), vkey, "the key changed across a restart");
     assert_eq!(
         String::from_utf8(server.get_ok("/vkey")).unwrap().trim(),
@@ -82,7 +102,7 @@ fn restart_resumes_the_same_log_and_continues_consistently() {
     assert_eq!((dup.index, dup.duplicate), (7, true));
 
     // More entries continue the same tree.
-    for i in 290..300 {
+    for i in 291..300 {
         let e = entry("after", i);
         let r = server.submit(&e);
         assert_eq!((r.index, r.duplicate), (i as u64, false));
