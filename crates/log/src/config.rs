@@ -24,9 +24,10 @@ pub struct LogConfig {
     pub max_entry_len: usize,
     /// Look queued entries up in the dedup index on a thread of their own, while the batch
     /// before them is being written, instead of on the sequencer. Measured (docs/benchmarks.md):
-    /// with fjall it takes a quarter of the sequencer's CPU per entry and lowers the tail
-    /// latency; with sled the sequencer's shorter turns make smaller batches, and sled's
-    /// per-flush cost then outweighs the gain, so `cairn serve` turns it on for fjall only.
+    /// with fjall it takes a fifth to a quarter of the sequencer's CPU per entry and lowers
+    /// the tail latency; with sled the sequencer's shorter turns make smaller batches, and
+    /// sled's per-flush cost then outweighs the gain. Off by default, as for sled, the
+    /// default backend; `cairn serve` turns it on for fjall.
     pub lookahead: bool,
 }
 
@@ -39,7 +40,7 @@ impl Default for LogConfig {
             queue_bytes: 256 << 20,
             dedup: true,
             max_entry_len: cairn_tree::MAX_ENTRY_LEN,
-            lookahead: true,
+            lookahead: false,
         }
     }
 }

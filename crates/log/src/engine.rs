@@ -572,7 +572,9 @@ impl RecentLeaves {
     fn record(&mut self, leaves: impl Iterator<Item = (Hash, u64)>, size: u64) {
         self.newer.extend(leaves);
         if self.newer.len() >= self.generation {
-            self.older = std::mem::take(&mut self.newer);
+            // Swapped, not reallocated: the maps keep their capacity.
+            std::mem::swap(&mut self.older, &mut self.newer);
+            self.newer.clear();
             self.from = self.newer_from;
             self.newer_from = size;
         }
@@ -794,11 +796,13 @@ impl Sequencer {
         looked_up: Option<(u64, Option<u64>)>,
     ) -> Result<Option<u64>, LogError> {
         Ok(match looked_up {
-            // Below the durable size: a leaf of the log, and the first with this hash. (A
-            // store can show a batch before it is durable; such an answer is asked again.)
-            Some((_, Some(i))) if i < self.state.size() => Some(i),
-            // Absent below `as_of`, and every leaf logged since is in the window.
-            Some((as_of, None)) if self.window.covers(as_of) => self.window.get(leaf),
+            // Below the published size it was looked up at: a durable leaf, and the first
+            // with this hash.
+            Some((as_of, Some(i))) if i < as_of => Some(i),
+            // Absent below `as_of` (a hit at or above it is a batch the store showed, perhaps
+            // before it was durable, perhaps one that then failed), and every leaf logged
+            // since is in the window.
+            Some((as_of, _)) if self.window.covers(as_of) => self.window.get(leaf),
             _ => self.shared.store.find_leaf(leaf)?,
         })
     }

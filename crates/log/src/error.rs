@@ -12,7 +12,8 @@ pub enum LogError {
     Overloaded { retry_after: Duration },
     #[error("the log is shutting down")]
     ShuttingDown,
-    /// The sequencer thread died; the log integrates nothing until it is opened again.
+    /// The sequencer (or lookup) thread died; the log integrates nothing until it is opened
+    /// again.
     #[error("the log's sequencer stopped after an internal failure; nothing more is logged until the server is restarted")]
     SequencerFailed,
     #[error("storage failed: {0}")]

@@ -110,10 +110,11 @@ pub const LEAF_PREFIX: usize = 5;
 /// partial tile or bundle does, at the price of a rewrite every `MAX_PIECES` tiny batches.
 pub const MAX_PIECES: usize = 64;
 
-/// Most leaf prefixes remembered as free (≈ 1 MiB); the engine's lookups run at most a batch
-/// or two ahead of its inserts, and when readers' misses (never inserted) fill the set it is
-/// emptied and starts again.
-const MAX_REMEMBERED_MISSES: usize = 65_536;
+/// Most leaf prefixes remembered as free (a few MiB): the engine's lookups run up to its whole
+/// queue (65,536 entries by default) ahead of its inserts. When the set fills (readers'
+/// misses are never inserted, so they stay until then) it is emptied and starts again; that
+/// costs index reads at insert, never correctness.
+const MAX_REMEMBERED_MISSES: usize = 1 << 18;
 
 const TILE_BYTES: usize = TILE_WIDTH as usize * HASH_LEN;
 

@@ -172,8 +172,8 @@ fn colliding_prefixes_get_long_keys_and_nothing_is_overwritten() {
 }
 
 /// `find_leaf` remembers free prefixes so the next insert need not read them again; a miss
-/// seen before a commit must not be trusted after it, or a later leaf with the same prefix
-/// would overwrite the short key of the leaf that commit stored.
+/// seen before a commit that took its prefix must not be trusted after it, or a later leaf
+/// with the same prefix would overwrite the short key of the leaf that commit stored.
 #[test]
 fn a_miss_from_before_a_commit_is_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,6 +183,25 @@ fn a_miss_from_before_a_commit_is_not_trusted() {
     y.0[31] = 0x78;
     assert_eq!(store.find_leaf(&x).unwrap(), None);
     store.integrate(&log.grow(&[y])).unwrap();
+    store.integrate(&log.grow(&[x])).unwrap();
+    assert_eq!(store.find_leaf(&y).unwrap(), Some(0));
+    assert_eq!(store.find_leaf(&x).unwrap(), Some(1));
+}
+
+/// A lookup that began before a commit and missed may have raced it (its read before the
+/// commit's insert, its report after the commit forgot the prefixes it took): such a miss is
+/// not remembered.
+#[test]
+fn a_miss_reported_after_a_commit_it_began_before_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut log) = new_crafted_log(dir.path());
+    let y = Hash([0x44; 32]);
+    let mut x = y;
+    x.0[31] = 0x45;
+    let began = store.commits.load(Ordering::Acquire);
+    store.integrate(&log.grow(&[y])).unwrap();
+    // x's lookup read the index before y's commit, and reports its miss only now.
+    store.remember_miss(leaf_prefix(&x), began);
     store.integrate(&log.grow(&[x])).unwrap();
     assert_eq!(store.find_leaf(&y).unwrap(), Some(0));
     assert_eq!(store.find_leaf(&x).unwrap(), Some(1));
