@@ -187,16 +187,26 @@ impl Log {
         };
         let mut threads = vec![sequencer];
         if let (Some(looked_up_tx), Some(rx)) = (looked_up_tx, queue_rx) {
-            // If this fails, dropping `looked_up_tx` ends the sequencer started above.
             let shared = shared.clone();
-            let lookups = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("cairn-lookup".into())
                 .spawn(move || {
                     let _watch = PanicWatch(shared.clone());
                     run_lookups(&shared, rx, looked_up_tx)
-                })
-                .map_err(|e| LogError::BadRequest(format!("cannot start lookup thread: {e}")))?;
-            threads.insert(0, lookups);
+                });
+            match spawned {
+                Ok(lookups) => threads.insert(0, lookups),
+                Err(e) => {
+                    // The failed spawn dropped `looked_up_tx`, which ends the sequencer;
+                    // joined so nothing holds the store once this returns.
+                    for thread in threads {
+                        let _ = thread.join();
+                    }
+                    return Err(LogError::BadRequest(format!(
+                        "cannot start lookup thread: {e}"
+                    )));
+                }
+            }
         }
         Ok(Log {
             shared,
