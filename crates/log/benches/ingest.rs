@@ -22,7 +22,8 @@
 //! Phases, all in one run so their numbers compare:
 //! 1. throughput: W tasks submit K entries per call until N entries are in, with the rate
 //!    reported every 10% (so a slowdown as the log grows is visible), and the CPU time per
-//!    entry of the process and of the sequencer thread (less sensitive to a busy machine);
+//!    entry of the process and of the sequencer and lookup threads (less sensitive to a busy
+//!    machine);
 //! 2. latency: an open-loop generator offers half the measured rate (or `--offered`) for S
 //!    seconds, one entry per submission, and records submit→receipt times, also per second
 //!    of the run so stalls show up, and the batches the engine formed meanwhile;
@@ -250,11 +251,11 @@ fn open(dir: &std::path::Path, signer_key: &str, args: &Args) -> (Arc<Log>, Stor
     (Arc::new(log), store, started.elapsed())
 }
 
-/// CPU seconds (user + system) used so far by the whole process, and by the threads named
-/// `cairn-sequencer`. On a shared machine wall-clock rates depend on the neighbours; CPU
+/// CPU seconds (user + system) used so far by the whole process, by the thread named
+/// `cairn-sequencer` and by `cairn-lookup` (with lookahead). On a shared machine wall-clock rates depend on the neighbours; CPU
 /// per entry does much less, and the sequencer's share shows how close it is to being the
 /// bottleneck (it is one thread).
-fn cpu_secs() -> (f64, f64) {
+fn cpu_secs() -> (f64, f64, f64) {
     // Fields 14 and 15 of /proc/<pid>/stat, counted after the `(comm)` field, which may
     // contain spaces; clock ticks are 100 per second on Linux.
     let ticks = |stat: &str| -> f64 {
@@ -266,18 +267,21 @@ fn cpu_secs() -> (f64, f64) {
     let process = std::fs::read_to_string("/proc/self/stat")
         .map(|s| ticks(&s))
         .unwrap_or(0.0);
-    let mut sequencer = 0.0;
+    let (mut sequencer, mut lookup) = (0.0, 0.0);
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for t in tasks.filter_map(Result::ok) {
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if comm.trim() == "cairn-sequencer" {
-                sequencer += std::fs::read_to_string(t.path().join("stat"))
-                    .map(|s| ticks(&s))
-                    .unwrap_or(0.0);
-            }
+            let counter = match comm.trim() {
+                "cairn-sequencer" => &mut sequencer,
+                "cairn-lookup" => &mut lookup,
+                _ => continue,
+            };
+            *counter += std::fs::read_to_string(t.path().join("stat"))
+                .map(|s| ticks(&s))
+                .unwrap_or(0.0);
         }
     }
-    (process, sequencer)
+    (process, sequencer, lookup)
 }
 
 fn main() {
@@ -389,10 +393,11 @@ fn main() {
     let ingest_peak = rss_kib("VmHWM:");
     let cpu_after = cpu_secs();
     println!(
-        "cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry ({:.0}% of the phase's wall time); written {:.0} B/entry",
+        "cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry ({:.0}% of the phase's wall time), lookup thread {:.1} us/entry; written {:.0} B/entry",
         (cpu_after.0 - cpu_before.0) * 1e6 / target as f64,
         (cpu_after.1 - cpu_before.1) * 1e6 / target as f64,
         (cpu_after.1 - cpu_before.1) * 100.0 / elapsed.as_secs_f64(),
+        (cpu_after.2 - cpu_before.2) * 1e6 / target as f64,
         written_bytes().saturating_sub(written_before) as f64 / target as f64
     );
 
@@ -501,7 +506,7 @@ fn main() {
     let phase_entries = (stats.entries.load(Ordering::Relaxed) - batches_before.1).max(1);
     let cpu_end = cpu_secs();
     println!(
-        "latency phase: {} batches, mean {:.0} entries/batch, mean integration {:.2} ms; cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry; written {:.0} B/entry",
+        "latency phase: {} batches, mean {:.0} entries/batch, mean integration {:.2} ms; cpu: process {:.1} us/entry, sequencer thread {:.1} us/entry, lookup thread {:.1} us/entry; written {:.0} B/entry",
         phase_batches,
         phase_entries as f64 / phase_batches as f64,
         (stats.integration_micros.load(Ordering::Relaxed) - batches_before.2) as f64
@@ -509,6 +514,7 @@ fn main() {
             / 1000.0,
         (cpu_end.0 - cpu_phase.0) * 1e6 / phase_entries as f64,
         (cpu_end.1 - cpu_phase.1) * 1e6 / phase_entries as f64,
+        (cpu_end.2 - cpu_phase.2) * 1e6 / phase_entries as f64,
         written_bytes().saturating_sub(written_phase) as f64 / phase_entries as f64
     );
 
