@@ -47,8 +47,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let setup = data.ensure(cfg.origin.as_deref())?;
     report_setup(&data, &setup);
 
-    let storage = data.storage(cfg.storage, true)?;
-    let store = data.open_store(Some(storage), cfg.cache_bytes, true)?;
+    let (storage, store) = data.open_store(cfg.storage, cfg.cache_bytes, true)?;
     let log_config = LogConfig {
         // Measured per backend (docs/benchmarks.md): it pays off with fjall only.
         lookahead: storage == Storage::Fjall,

@@ -94,7 +94,7 @@ impl DataDir {
     /// The backend the log's database has, or gets if `create`: a directory keeps the backend
     /// it was created with, and asking for the other one is an error, never a silently empty
     /// second log.
-    pub fn storage(&self, wanted: Option<Storage>, create: bool) -> Result<Storage> {
+    fn storage(&self, wanted: Option<Storage>, create: bool) -> Result<Storage> {
         Ok(match (self.existing_storage()?, wanted) {
             (Some(e), Some(w)) if e != w => bail!(
                 "storage: {} holds a {e} database; it cannot be opened as {w}",
@@ -106,14 +106,16 @@ impl DataDir {
         })
     }
 
-    /// Opens the log's database, with the backend [`DataDir::storage`] names.
+    /// Opens the log's database, with the backend [`DataDir::storage`] names (returned too:
+    /// the engine's settings depend on it).
     pub fn open_store(
         &self,
         wanted: Option<Storage>,
         cache_bytes: u64,
         create: bool,
-    ) -> Result<std::sync::Arc<dyn cairn_storage::LogStore>> {
-        Ok(match self.storage(wanted, create)? {
+    ) -> Result<(Storage, std::sync::Arc<dyn cairn_storage::LogStore>)> {
+        let storage = self.storage(wanted, create)?;
+        let store: std::sync::Arc<dyn cairn_storage::LogStore> = match storage {
             Storage::Sled => std::sync::Arc::new(
                 cairn_storage::SledStore::open(
                     self.db(),
@@ -140,7 +142,8 @@ impl DataDir {
                     )
                 })?,
             ),
-        })
+        };
+        Ok((storage, store))
     }
 
     /// Creates whatever is missing and loads the rest. `origin` is only used for a new key;

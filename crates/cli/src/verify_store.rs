@@ -32,7 +32,7 @@ pub fn run(args: VerifyStoreArgs) -> Result<ExitCode> {
     let key = VerifierKey::parse(vkey.trim())
         .with_context(|| format!("{} holds no valid verifier key", data.vkey().display()))?;
     // Opening a missing database would create an empty one; `create: false` refuses instead.
-    let store = data
+    let (_, store) = data
         .open_store(None, 64 << 20, false)
         .context("stop `cairn serve` first if it is running")?;
     let size = store.head()?.map_or(0, |h| h.size);

@@ -102,7 +102,7 @@ struct Shared {
 pub struct Log {
     shared: Arc<Shared>,
     tx: Mutex<Option<Sender<Request>>>,
-    /// The lookup thread, then the sequencer: joined in that order at shutdown.
+    /// The lookup thread (with lookahead), then the sequencer: joined in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
     signer: Arc<LogSigner>,
 }
@@ -157,15 +157,26 @@ impl Log {
         });
         let signer = Arc::new(signer);
         let (tx, rx) = mpsc::channel();
-        // With lookahead, the queue goes to the lookup thread and on from there.
-        let (looked_up_tx, sequencer_rx, queue_rx) = if shared.config.lookahead {
+        // Joined in this order at shutdown: the lookup thread (if any), then the sequencer.
+        let mut threads = Vec::with_capacity(2);
+        // With lookahead, the queue goes through the lookup thread to the sequencer.
+        let sequencer_rx = if shared.config.lookahead {
             let (looked_up_tx, looked_up_rx) = mpsc::channel();
-            (Some(looked_up_tx), looked_up_rx, Some(rx))
+            let shared = shared.clone();
+            let lookups = std::thread::Builder::new()
+                .name("cairn-lookup".into())
+                .spawn(move || {
+                    let _watch = PanicWatch(shared.clone());
+                    run_lookups(&shared, rx, looked_up_tx)
+                })
+                .map_err(|e| LogError::BadRequest(format!("cannot start lookup thread: {e}")))?;
+            threads.push(lookups);
+            looked_up_rx
         } else {
-            (None, rx, None)
+            rx
         };
         let window = RecentLeaves::new(state.size(), window_generation(&shared.config));
-        let sequencer = {
+        let spawned = {
             let shared = shared.clone();
             let signer = signer.clone();
             std::thread::Builder::new()
@@ -183,29 +194,17 @@ impl Log {
                     }
                     .run()
                 })
-                .map_err(|e| LogError::BadRequest(format!("cannot start sequencer: {e}")))?
         };
-        let mut threads = vec![sequencer];
-        if let (Some(looked_up_tx), Some(rx)) = (looked_up_tx, queue_rx) {
-            let shared = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name("cairn-lookup".into())
-                .spawn(move || {
-                    let _watch = PanicWatch(shared.clone());
-                    run_lookups(&shared, rx, looked_up_tx)
-                });
-            match spawned {
-                Ok(lookups) => threads.insert(0, lookups),
-                Err(e) => {
-                    // The failed spawn dropped `looked_up_tx`, which ends the sequencer;
-                    // joined so nothing holds the store once this returns.
-                    for thread in threads {
-                        let _ = thread.join();
-                    }
-                    return Err(LogError::BadRequest(format!(
-                        "cannot start lookup thread: {e}"
-                    )));
+        match spawned {
+            Ok(sequencer) => threads.push(sequencer),
+            Err(e) => {
+                // Closing the queue ends the lookup thread; joined so that nothing holds the
+                // store once this returns.
+                drop(tx);
+                for thread in threads {
+                    let _ = thread.join();
                 }
+                return Err(LogError::BadRequest(format!("cannot start sequencer: {e}")));
             }
         }
         Ok(Log {
